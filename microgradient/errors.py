@@ -1,0 +1,45 @@
+"""The exceptions microgradient raises.
+
+Each one also derives from the built-in exception a Python user would expect
+(``ValueError``, ``ZeroDivisionError``, ...), so ``except ValueError`` keeps
+working, while ``except microgradient.MicrogradientError`` catches them all.
+"""
+
+from __future__ import annotations
+
+
+class MicrogradientError(Exception):
+    """Base class of every exception raised by microgradient."""
+
+
+class OperandTypeError(MicrogradientError, TypeError):
+    """Something that is not a real number was given where a number is needed.
+
+    >>> Value("3")
+    Traceback (most recent call last):
+    OperandTypeError: Value: expected a real number (int or float), got str '3'
+    """
+
+
+class DomainError(MicrogradientError, ValueError):
+    """An operation was applied outside its domain, e.g. ``log`` of a value <= 0."""
+
+
+class DivisionByZeroError(MicrogradientError, ZeroDivisionError):
+    """A division by zero, or zero raised to a negative power."""
+
+
+class FloatOverflowError(MicrogradientError, OverflowError):
+    """A result is too large for a float, e.g. ``exp(1000)``."""
+
+
+class GradcheckError(MicrogradientError, AssertionError):
+    """Analytic and numerical gradients disagree; the message tables both."""
+
+
+class ExpressionError(MicrogradientError, ValueError):
+    """Text given to :func:`microgradient.parse` is not a valid expression."""
+
+
+class GraphTooLargeError(MicrogradientError, ValueError):
+    """A graph has more nodes than a renderer was allowed to draw."""

@@ -1,0 +1,110 @@
+"""Derivatives as functions: ``grad``, ``value_and_grad``, ``hessian``.
+
+These never touch the ``.grad`` of the caller's nodes, so they compose:
+``grad(grad(f))`` is the second derivative of ``f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from microgradient.engine import (
+    Operand,
+    Value,
+    _propagate,
+    collector_paused,
+    topological_order,
+)
+from microgradient.errors import OperandTypeError
+
+
+def gradients(output: Operand, inputs: Sequence[Value], *, create_graph: bool = False) -> list[Any]:
+    """d(output)/d(input) for each input, leaving every node's ``.grad`` as it was.
+
+    An input that ``output`` does not depend on gets 0.0. With
+    ``create_graph=True`` the results are ``Value``s that can be differentiated again.
+
+    >>> x = Value(3.0)
+    >>> gradients(x * x, [x])
+    [6.0]
+    """
+    if not isinstance(output, Value):
+        return [0.0 for _ in inputs]
+    with collector_paused():
+        order = topological_order(output)
+        saved = {id(node): (node, node.grad) for node in [*order, *inputs]}
+        try:
+            for x in inputs:
+                x.grad = None if create_graph else 0.0
+            _propagate(order, 1.0, create_graph)
+            return [0.0 if x.grad is None else x.grad for x in inputs]
+        finally:
+            for node, previous in saved.values():
+                node.grad = previous
+
+
+def value_and_grad(
+    f: Callable[..., Operand], argnums: int | Sequence[int] = 0
+) -> Callable[..., tuple[Any, Any]]:
+    """Like :func:`grad`, but the returned function gives ``(f(*args), derivative)``.
+
+    >>> value_and_grad(lambda x: x**3)(2.0)
+    (8.0, 12.0)
+    """
+    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def evaluate(*args: Operand) -> tuple[Any, Any]:
+        for i in positions:
+            if not 0 <= i < len(args):
+                raise OperandTypeError(
+                    f"grad: argnums {i} is out of range for a call with {len(args)} argument(s)"
+                )
+        nested = any(isinstance(a, Value) for a in args)
+        inputs = [a if isinstance(a, Value) else Value(a) for a in args]
+        output = f(*inputs)
+        derivatives = gradients(output, [inputs[i] for i in positions], create_graph=nested)
+        if not nested:
+            output = output.data if isinstance(output, Value) else float(output)
+        result = derivatives[0] if isinstance(argnums, int) else tuple(derivatives)
+        return output, result
+
+    return evaluate
+
+
+def grad(f: Callable[..., Operand], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """The derivative of ``f`` with respect to argument ``argnums`` (an int or a tuple of ints).
+
+    Called with plain numbers it returns floats; called with ``Value``s (as
+    happens inside another ``grad``) it returns ``Value``s, so it composes.
+
+    >>> f = lambda x: x**3
+    >>> grad(f)(2.0), grad(grad(f))(2.0), grad(grad(grad(f)))(2.0)
+    (12.0, 12.0, 6.0)
+    >>> grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
+    (5.0, 2.0)
+    """
+    with_value = value_and_grad(f, argnums)
+    derivative = lambda *args: with_value(*args)[1]  # noqa: E731
+    derivative.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return derivative
+
+
+def hessian(f: Callable[..., Operand]) -> Callable[..., list[list[float]]]:
+    """The matrix of second derivatives of ``f`` with respect to all its arguments.
+
+    >>> hessian(lambda x, y: x * x * y)(1.0, 2.0)
+    [[4.0, 2.0], [2.0, 0.0]]
+    """
+
+    def matrix(*args: float) -> list[list[float]]:
+        inputs = [Value(a) for a in args]
+        first = gradients(f(*inputs), inputs, create_graph=True)
+        return [
+            [float(d) for d in gradients(row, inputs)]
+            if isinstance(row, Value)
+            else [0.0] * len(inputs)
+            for row in first
+        ]
+
+    return matrix
