@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import repeat
 from operator import attrgetter, mul
 from typing import Any, Protocol, TypeAlias, overload
 
@@ -183,7 +184,9 @@ class Value:
             return _value_power(self, exponent)
         c = _constant("**", exponent)
         data = _float_power(self, c)
-        if self.data == 0.0 and c < 1.0:  # x**c has an infinite slope at 0 for 0 < c < 1
+        # x**0 is constant (c * x**(c-1) would overflow for tiny x); x**c for 0 < c < 1
+        # has an infinite slope at 0
+        if c == 0.0 or (self.data == 0.0 and c < 1.0):
             slope = 0.0 if c == 0.0 else math.inf
             return _result("**", data, (self,), lambda get, out, s=slope: (s,), c)
         return _result(
@@ -300,16 +303,18 @@ def topological_order(root: Value) -> list[Value]:
     order: list[Value] = []
     visited = {root}
     stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
+    # bound methods, looked up once: this loop runs twice per node
+    emit, mark, push, pop = order.append, visited.add, stack.append, stack.pop
     while stack:
         node, pending = stack[-1]
         for parent in pending:
             if parent not in visited:
-                visited.add(parent)
-                stack.append((parent, iter(parent.parents)))
+                mark(parent)
+                push((parent, iter(parent.parents)))
                 break
         else:
-            stack.pop()
-            order.append(node)
+            pop()
+            emit(node)
     return order
 
 
@@ -360,8 +365,8 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
         if isinstance(error, MicrogradientError):
             raise
         raise FloatOverflowError(
-            f"backward: the derivative of {node.op!r} at {_describe(node)} "
-            f"is not a finite float ({error})"
+            f"backward: the derivative of {node.op!r} at "
+            f"{', '.join(map(_describe, node.parents))} is not a finite float ({error})"
         ) from error
 
 
@@ -499,7 +504,8 @@ def sum(values: Iterable[Operand]) -> Value:
 def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     """One node for sum(w * x for w, x in zip(weights, inputs)): a neuron's pre-activation.
 
-    Its parents are the ``Value`` weights followed by the ``Value`` inputs.
+    Its parents are the ``Value`` factors of the terms: those multiplied by a
+    ``Value`` (weights, then inputs), then those multiplied by a plain number.
 
     >>> w = [Value(1.0), Value(2.0)]
     >>> y = dot(w, [3.0, 4.0])
@@ -511,38 +517,52 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         raise DomainError(
             f"dot: {len(weights)} weights but {len(inputs)} inputs; the lengths must match"
         )
-    weight_values = all(isinstance(w, Value) for w in weights)
-    input_values = all(isinstance(x, Value) for x in inputs)
-    if weight_values and input_values:
-        ws: tuple[Value, ...] = tuple(weights)  # type: ignore[arg-type]
-        xs: tuple[Value, ...] = tuple(inputs)  # type: ignore[arg-type]
+    ws: tuple[Any, ...] = tuple(weights)
+    xs: tuple[Any, ...] = tuple(inputs)
+    weight_is_value = tuple(map(isinstance, ws, repeat(Value)))
+    input_is_value = tuple(map(isinstance, xs, repeat(Value)))
+    if all(weight_is_value) and all(input_is_value):
         data = math.fsum(map(mul, map(_read_data, ws), map(_read_data, xs)))
         partners = xs + ws  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
         return _result("dot", data, ws + xs, lambda get, out, p=partners: tuple(map(get, p)))
-    if weight_values and not any(isinstance(x, Value) for x in inputs):
-        ws = tuple(weights)  # type: ignore[arg-type]
-        constants = tuple(_constant("dot", x) for x in inputs)
+    if all(weight_is_value) and not any(input_is_value):
+        constants = tuple(_constant("dot", x) for x in xs)
         data = math.fsum(map(mul, map(_read_data, ws), constants))
         return _result("dot", data, ws, lambda get, out, k=constants: k)
-    # mixed operands: each Value factor's local derivative is its partner, Value or number
-    parents: list[Value] = []
-    mixed: list[Operand] = []
-    for w, x in zip(weights, inputs):
-        for factor, partner in ((w, x), (x, w)):
-            if isinstance(factor, Value):
-                parents.append(factor)
-                mixed.append(partner if isinstance(partner, Value) else _constant("dot", partner))
-    data = math.fsum(_data_of(w) * _data_of(x) for w, x in zip(weights, inputs))
+    # mixed operands (a neuron's bias rides on a constant input 1): the Value * Value
+    # terms first, whose local derivatives are their partners, then each Value
+    # multiplied by a number, whose local derivative is that number
+    paired_w: list[Value] = []
+    paired_x: list[Value] = []
+    scaled: list[Value] = []
+    scales: list[float] = []
+    products: list[float] = []  # number * number terms
+    for w, x in zip(ws, xs):
+        if isinstance(w, Value) and isinstance(x, Value):
+            paired_w.append(w)
+            paired_x.append(x)
+        elif isinstance(w, Value):
+            scaled.append(w)
+            scales.append(_constant("dot", x))
+        elif isinstance(x, Value):
+            scaled.append(x)
+            scales.append(_constant("dot", w))
+        else:
+            products.append(_constant("dot", w) * _constant("dot", x))
+    parents = (*paired_w, *paired_x, *scaled)
+    data = math.fsum(
+        [
+            *map(mul, map(_read_data, paired_w), map(_read_data, paired_x)),
+            *map(mul, map(_read_data, scaled), scales),
+            *products,
+        ]
+    )
     return _result(
         "dot",
         data,
-        tuple(parents),
-        lambda get, out, m=tuple(mixed): tuple(get(p) if isinstance(p, Value) else p for p in m),
+        parents,
+        lambda get, out, p=(*paired_x, *paired_w), k=tuple(scales): (*map(get, p), *k),
     )
-
-
-def _data_of(x: Operand) -> float:
-    return x.data if isinstance(x, Value) else _constant("dot", x)
 
 
 # ---- module-level functions: a float gives a float, a Value gives a Value ------------
