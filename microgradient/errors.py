@@ -43,3 +43,18 @@ class ExpressionError(MicrogradientError, ValueError):
 
 class GraphTooLargeError(MicrogradientError, ValueError):
     """A graph has more nodes than a renderer was allowed to draw."""
+
+
+class ModelShapeError(MicrogradientError, ValueError):
+    """A saved state or model file does not fit the model it is being loaded into.
+
+    Raised before any parameter is touched, so the model is left unchanged.
+    """
+
+
+class RenderError(MicrogradientError, ValueError):
+    """A graph cannot be drawn as asked.
+
+    An unknown format or option, or a format (such as PDF) that needs Graphviz's
+    ``dot`` program on a machine that does not have it.
+    """
