@@ -22,7 +22,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy microgradient
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbmake tests notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -180,6 +180,10 @@ class GraphDrawing(graphviz.Digraph):  # type: ignore[misc]  # graphviz has no t
     format is SVG.
     """
 
+    def __repr__(self) -> str:
+        # stable text, so re-running a notebook does not change its saved output
+        return "<GraphDrawing: display it, or call .pipe(), .render() or save_graph()>"
+
     def pipe(
         self,
         format: str | None = None,
