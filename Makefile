@@ -14,7 +14,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/python -c "from microgradient import Value; w, x = Value(0.0, 'w'), Value(1.0, 'x'); h = 1 / (1 + (-(w * x)).exp()); h.backward(); print('h =', h.data, ' dh/dw =', w.grad, ' dh/dx =', x.grad)"
+	$(BIN)/microgradient '1/(1+exp(-w*x))' w=0 x=1 -o sigmoid.svg
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

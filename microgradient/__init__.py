@@ -8,6 +8,7 @@
 (0.5, 0.25, 0.0)
 """
 
+from microgradient import nn, optim
 from microgradient.engine import (
     Value,
     cos,
@@ -33,27 +34,47 @@ from microgradient.errors import (
     GradcheckError,
     GraphTooLargeError,
     MicrogradientError,
+    ModelShapeError,
     OperandTypeError,
+    RenderError,
 )
+from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
+from microgradient.render import (
+    BackwardStep,
+    GraphDrawing,
+    backward_steps,
+    draw,
+    format_number,
+    save_graph,
+    to_dot,
+    to_svg,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackwardStep",
     "DivisionByZeroError",
     "DomainError",
     "ExpressionError",
     "FloatOverflowError",
     "GradcheckError",
+    "GraphDrawing",
     "GraphTooLargeError",
     "MicrogradientError",
+    "ModelShapeError",
     "OperandTypeError",
+    "RenderError",
     "Value",
     "abs",
+    "backward_steps",
     "cos",
     "dot",
+    "draw",
     "exp",
+    "format_number",
     "grad",
     "gradcheck",
     "gradients",
@@ -61,14 +82,21 @@ __all__ = [
     "is_recording",
     "largest_discrepancy",
     "log",
+    "nn",
     "no_grad",
     "numerical_grad",
+    "optim",
+    "parse",
     "relu",
+    "save_graph",
     "sigmoid",
     "sin",
     "sqrt",
     "sum",
     "tanh",
+    "to_dot",
+    "to_svg",
+    "to_text",
     "topological_order",
     "value_and_grad",
 ]
