@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 import microgradient as mg
 from microgradient import Value
+from microgradient.engine import collector_paused
 
 
 @pytest.fixture
@@ -31,13 +31,8 @@ def default_recursion_limit() -> Iterator[None]:
 @pytest.fixture
 def collector_off() -> Iterator[None]:
     """Disable the cyclic garbage collector: only reference counting can free anything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---- accumulation -----------------------------------------------------------------------
