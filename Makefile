@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
 
 .PHONY: demo test lint bench clean
 
@@ -23,6 +24,14 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/python -m pytest --nbmake tests notebooks
+
+# micrograd comes from the package index; PyTorch is compared only if already installed
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_INSTALLED)
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
