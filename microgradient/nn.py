@@ -301,7 +301,7 @@ class Layer(Module):
         return [neuron._forward(inputs_and_one) for neuron in self.neurons]
 
     def parameters(self) -> list[Value]:
-        return [p for neuron in self.neurons for p in (*neuron.w, neuron.b)]
+        return [p for neuron in self.neurons for p in neuron.parameters()]
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
