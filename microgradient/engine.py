@@ -71,9 +71,23 @@ class Value:
         parents: the operands that are ``Value``s, in order, repeats kept.
         constant: the plain number that entered the operation, if any
             (``x * 2`` has ``op == "*"``, ``parents == (x,)``, ``constant == 2.0``).
+        coefficients: ``None`` except for ``dot``, whose node is fully described by its
+            public attributes: with ``k = (len(parents) - len(coefficients)) // 2``,
+            ``data == sum(parents[i] * parents[k + i] for i < k)
+            + sum(c * p for c, p in zip(coefficients, parents[2 * k:])) + (constant or 0)``.
     """
 
-    __slots__ = ("__weakref__", "_local_rule", "constant", "data", "grad", "label", "op", "parents")
+    __slots__ = (
+        "__weakref__",
+        "_local_rule",
+        "coefficients",
+        "constant",
+        "data",
+        "grad",
+        "label",
+        "op",
+        "parents",
+    )
 
     data: float
     grad: Any
@@ -81,6 +95,7 @@ class Value:
     op: str
     parents: tuple[Value, ...]
     constant: float | None
+    coefficients: tuple[float, ...] | None
     _local_rule: LocalRule | None
 
     def __init__(self, data: float, label: str = "") -> None:
@@ -90,6 +105,7 @@ class Value:
         self.op = ""
         self.parents = ()
         self.constant = None
+        self.coefficients = None
         self._local_rule = None
 
     def __repr__(self) -> str:
@@ -376,6 +392,7 @@ def _result(
     parents: tuple[Value, ...],
     local_rule: LocalRule,
     constant: float | None = None,
+    coefficients: tuple[float, ...] | None = None,
 ) -> Value:
     """A new node; it records its parents and local rule unless inside ``no_grad()``."""
     out = Value.__new__(Value)
@@ -386,11 +403,13 @@ def _result(
         out.op = op
         out.parents = parents
         out.constant = constant
+        out.coefficients = coefficients
         out._local_rule = local_rule
     else:
         out.op = ""
         out.parents = ()
         out.constant = None
+        out.coefficients = None
         out._local_rule = None
     return out
 
@@ -505,7 +524,9 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     """One node for sum(w * x for w, x in zip(weights, inputs)): a neuron's pre-activation.
 
     Its parents are the ``Value`` factors of the terms: those multiplied by a
-    ``Value`` (weights, then inputs), then those multiplied by a plain number.
+    ``Value`` (weights, then inputs), then those multiplied by a plain number,
+    whose numbers are the node's ``coefficients``; the products of two plain
+    numbers add up to its ``constant`` (``None`` when there are none).
 
     >>> w = [Value(1.0), Value(2.0)]
     >>> y = dot(w, [3.0, 4.0])
@@ -524,11 +545,13 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     if all(weight_is_value) and all(input_is_value):
         data = math.fsum(map(mul, map(_read_data, ws), map(_read_data, xs)))
         partners = xs + ws  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
-        return _result("dot", data, ws + xs, lambda get, out, p=partners: tuple(map(get, p)))
+        return _result(
+            "dot", data, ws + xs, lambda get, out, p=partners: tuple(map(get, p)), None, ()
+        )
     if all(weight_is_value) and not any(input_is_value):
         constants = tuple(_constant("dot", x) for x in xs)
         data = math.fsum(map(mul, map(_read_data, ws), constants))
-        return _result("dot", data, ws, lambda get, out, k=constants: k)
+        return _result("dot", data, ws, lambda get, out, k=constants: k, None, constants)
     # mixed operands (a neuron's bias rides on a constant input 1): the Value * Value
     # terms first, whose local derivatives are their partners, then each Value
     # multiplied by a number, whose local derivative is that number
@@ -562,6 +585,8 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         data,
         parents,
         lambda get, out, p=(*paired_x, *paired_w), k=tuple(scales): (*map(get, p), *k),
+        math.fsum(products) if products else None,
+        tuple(scales),
     )
 
 

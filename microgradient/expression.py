@@ -618,18 +618,13 @@ def _sum_layout(node: Value) -> list[str | _Operand]:
     terms: list[tuple[Value | float, int, list[str | _Operand]]] = []
     if node.op == "sum":
         terms = [(parent, _ADD, []) for parent in node.parents]
-    elif node._local_rule is not None:
-        # a dot's local derivative for each factor is its partner in the product
-        partners = node._local_rule(lambda v: v, node)
-        mirrored: list[tuple[Value, Value]] = []
-        for factor, partner in zip(node.parents, partners):
-            if not isinstance(partner, Value):
-                terms.append((partner, _MUL, ["*", (factor, _MUL + 1)]))
-            elif (partner, factor) in mirrored:  # the other half of a Value*Value product
-                mirrored.remove((partner, factor))
-            else:
-                mirrored.append((factor, partner))
-                terms.append((factor, _MUL, ["*", (partner, _MUL + 1)]))
+    else:
+        coefficients = node.coefficients or ()
+        pairs = (len(node.parents) - len(coefficients)) // 2
+        weights, inputs = node.parents[:pairs], node.parents[pairs : 2 * pairs]
+        terms = [(w, _MUL, ["*", (x, _MUL + 1)]) for w, x in zip(weights, inputs)]
+        scaled = node.parents[2 * pairs :]
+        terms += [(c, _MUL, ["*", (factor, _MUL + 1)]) for c, factor in zip(coefficients, scaled)]
     if node.constant is not None or not terms:
         terms.append((node.constant or 0.0, _ADD, []))
     layout: list[str | _Operand] = []

@@ -532,3 +532,28 @@ def test_dot_of_only_numbers_and_empty_dot() -> None:
 def test_sum_is_exactly_rounded() -> None:
     terms = [Value(1e16), Value(1.0), Value(-1e16), 1.0]
     assert mg.sum(terms).data == 2.0
+
+
+@pytest.mark.parametrize(
+    ("weights", "inputs"),
+    [
+        ([1.5, -2.0], [3.0, 0.5]),  # Value * Value only
+        ([1.5, -2.0], ["3.0", "0.5"]),  # Value * number only
+        ([1.5, "2.0", "4.0", -0.5], [3.0, -1.0, "0.25", "1.0"]),  # mixed, with number * number
+    ],
+)
+def test_dot_is_described_by_its_public_attributes(weights: list[Any], inputs: list[Any]) -> None:
+    """A dot node's value follows from parents, coefficients and constant alone (no closure)."""
+
+    def operand(x: Any) -> Any:
+        return float(x) if isinstance(x, str) else Value(x)
+
+    node = mg.dot([operand(w) for w in weights], [operand(x) for x in inputs])
+    assert node.coefficients is not None
+    k = (len(node.parents) - len(node.coefficients)) // 2
+    rebuilt = sum(node.parents[i].data * node.parents[k + i].data for i in range(k))
+    rebuilt += sum(c * p.data for c, p in zip(node.coefficients, node.parents[2 * k :]))
+    rebuilt += node.constant or 0.0
+    assert rebuilt == pytest.approx(node.data, rel=1e-15)
+    assert Value(1.0).coefficients is None
+    assert (Value(1.0) * 2).coefficients is None
