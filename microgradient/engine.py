@@ -20,7 +20,6 @@ has to walk shows up in the time (see ``benchmarks/README.md``).
 
 from __future__ import annotations
 
-import gc
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -296,19 +295,12 @@ class Value:
         >>> x.grad
         6.0
         """
-        with collector_paused():
-            order = topological_order(self)
-            before = [node.grad for node in order]
-            _propagate(order, gradient, create_graph)
-            for node, previous in zip(order, before):
-                if isinstance(previous, Value) or previous != 0.0:
-                    node.grad = previous + node.grad
+        _propagate(topological_order(self), gradient, create_graph, accumulate=True)
 
     def zero_grad(self) -> None:
         """Set ``grad`` to 0.0 on every node of this value's graph."""
-        with collector_paused():
-            for node in topological_order(self):
-                node.grad = 0.0
+        for node in topological_order(self):
+            node.grad = 0.0
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -318,47 +310,67 @@ def topological_order(root: Value) -> list[Value]:
     """
     order: list[Value] = []
     visited = {root}
-    stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
+    # A depth-first search: ``nodes`` is the path from the root, ``pending`` what is left
+    # of each node's parents. A narrow node's own ``parents`` tuple serves as its entry
+    # (coming back to it rescans the tuple, skipping the parents already visited), so a
+    # million-deep graph is walked without allocating an object per level: objects that
+    # live that long would make Python's cyclic collector walk the whole graph, several
+    # times. Only wide nodes get an iterator, which keeps their rescans from adding up.
+    nodes = [root]
+    pending: list[Iterable[Value]] = [_pending_parents(root)]
     # bound methods, looked up once: this loop runs twice per node
-    emit, mark, push, pop = order.append, visited.add, stack.append, stack.pop
-    while stack:
-        node, pending = stack[-1]
-        for parent in pending:
+    emit, mark = order.append, visited.add
+    enter, push, leave, pop = nodes.append, pending.append, nodes.pop, pending.pop
+    while pending:
+        for parent in pending[-1]:
             if parent not in visited:
                 mark(parent)
-                push((parent, iter(parent.parents)))
+                enter(parent)
+                push(_pending_parents(parent))
                 break
         else:
             pop()
-            emit(node)
+            emit(leave())
     return order
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the duration of a graph traversal.
+_RESCANNED_PARENTS = 8  # nodes with fewer parents are rescanned rather than iterated
 
-    A traversal allocates many short-lived tuples; each allocation burst would
-    otherwise trigger full collections that walk the whole (acyclic) graph,
-    which costs more than the traversal itself on deep graphs.
+
+def _pending_parents(node: Value) -> Iterable[Value]:
+    parents = node.parents
+    return parents if len(parents) < _RESCANNED_PARENTS else iter(parents)
+
+
+def _propagate(
+    order: list[Value], gradient: Operand, create_graph: bool, *, accumulate: bool = False
+) -> None:
+    """Run the chain rule over ``order`` (root last).
+
+    Each node's ``grad`` is overwritten with d(root)/d(node), or, with ``accumulate``,
+    has it added. Either way one pass over ``order`` clears the grads before the chain
+    rule runs (the pass adds into them), and with ``accumulate`` it also keeps aside
+    the few grads that were not zero, to be added back at the end.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> None:
-    """Run the chain rule over ``order`` (root last), overwriting each node's ``grad``."""
     root = order[-1]
     node = root
+    cleared = None if create_graph else 0.0
+    kept: list[Any] = []  # node, grad, node, grad, ...: no tuple per node
+    if accumulate:
+        keep = kept.append
+        for node in order:
+            previous = node.grad
+            if previous.__class__ is not float or previous != 0.0:
+                keep(node)
+                keep(previous)
+                node.grad = cleared
+            elif create_graph:
+                node.grad = None
+    else:
+        for node in order:
+            node.grad = cleared
     try:
         if create_graph:
-            for node in order:
-                node.grad = None
             root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
             for node in reversed(order):
                 if node._local_rule is not None:
@@ -367,15 +379,14 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                         term = local * upstream
                         parent.grad = term if parent.grad is None else parent.grad + term
         else:
-            for node in order:
-                node.grad = 0.0
             root.grad = (
                 gradient.data if isinstance(gradient, Value) else _as_float("backward", gradient)
             )
             for node in reversed(order):
                 upstream = node.grad
-                if node._local_rule is not None and upstream != 0.0:
-                    for parent, local in zip(node.parents, node._local_rule(_read_data, node.data)):
+                rule = node._local_rule
+                if rule is not None and upstream != 0.0:
+                    for parent, local in zip(node.parents, rule(_read_data, node.data)):
                         parent.grad += local * upstream
     except ArithmeticError as error:
         if isinstance(error, MicrogradientError):
@@ -384,6 +395,9 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
             f"backward: the derivative of {node.op!r} at "
             f"{', '.join(map(_describe, node.parents))} is not a finite float ({error})"
         ) from error
+    for i in range(0, len(kept), 2):
+        node = kept[i]
+        node.grad = kept[i + 1] + node.grad
 
 
 def _result(

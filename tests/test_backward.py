@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import subprocess
 import sys
@@ -15,7 +16,6 @@ import pytest
 
 import microgradient as mg
 from microgradient import Value
-from microgradient.engine import collector_paused
 
 
 @pytest.fixture
@@ -31,8 +31,13 @@ def default_recursion_limit() -> Iterator[None]:
 @pytest.fixture
 def collector_off() -> Iterator[None]:
     """Disable the cyclic garbage collector: only reference counting can free anything."""
-    with collector_paused():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
         yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---- accumulation -----------------------------------------------------------------------
@@ -210,6 +215,62 @@ def test_deep_chain_second_derivative(default_recursion_limit: None) -> None:
     x.grad = 0.0
     g.backward()
     assert x.grad == 2.0
+
+
+# ---- the process's garbage collector is the user's -------------------------------------------
+
+
+def _graph_of_every_kind() -> tuple[Value, Value]:
+    x, y = Value(0.5, label="x"), Value(2.0, label="y")
+    z = x
+    for _ in range(50):  # deep enough to need the iterative traversal's stack
+        z = (z * y).tanh() + mg.dot([x, y, z], [y, 3.0, x])
+    return x, mg.sum([z, x**2, y.exp()])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_traversals_leave_the_garbage_collector_alone(
+    monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    was_enabled, threshold = gc.isenabled(), gc.get_threshold()
+    (gc.enable if enabled else gc.disable)()
+    calls: list[str] = []
+    for name in ("enable", "disable", "freeze", "unfreeze", "set_threshold"):
+        monkeypatch.setattr(gc, name, lambda *args, name=name: calls.append(name))
+    try:
+        x, root = _graph_of_every_kind()
+        root.backward()
+        root.backward(create_graph=True)
+        root.zero_grad()
+        mg.grad(lambda a: (a * a).exp())(0.3)
+        mg.hessian(lambda a, b: a * b.sin())(0.3, 0.7)
+        mg.gradients(root, [x])
+        mg.topological_order(root)
+        assert calls == []
+        assert gc.isenabled() is enabled
+        assert gc.get_threshold() == threshold
+    finally:
+        monkeypatch.undo()
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def test_a_collector_switched_off_during_backward_stays_off() -> None:
+    # what another thread may do while a long backward pass runs, done here from
+    # inside the pass itself so that it happens at a known moment
+    def disable_then_derive(get: object, out: object) -> tuple[float]:
+        gc.disable()
+        return (1.0,)
+
+    x = Value(1.0)
+    y = mg.engine._result("f", 1.0, (x,), disable_then_derive) * 2.0
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        y.backward()
+        assert not gc.isenabled()
+        assert x.grad == 2.0
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
 
 
 def test_1_000_000_deep_chain_backward_and_deletion() -> None:
