@@ -557,15 +557,12 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     weight_is_value = tuple(map(isinstance, ws, repeat(Value)))
     input_is_value = tuple(map(isinstance, xs, repeat(Value)))
     if all(weight_is_value) and all(input_is_value):
-        data = math.fsum(map(mul, map(_read_data, ws), map(_read_data, xs)))
-        partners = xs + ws  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
-        return _result(
-            "dot", data, ws + xs, lambda get, out, p=partners: tuple(map(get, p)), None, ()
-        )
+        return dot_of_values(ws, xs)
     if all(weight_is_value) and not any(input_is_value):
-        constants = tuple(_constant("dot", x) for x in xs)
-        data = math.fsum(map(mul, map(_read_data, ws), constants))
-        return _result("dot", data, ws, lambda get, out, k=constants: k, None, constants)
+        if not all(map(isinstance, xs, repeat(float))):
+            xs = tuple(_constant("dot", x) for x in xs)
+        data = math.fsum(map(mul, map(_read_data, ws), xs))
+        return _result("dot", data, ws, lambda get, out, k=xs: k, None, xs)
     # mixed operands (a neuron's bias rides on a constant input 1): the Value * Value
     # terms first, whose local derivatives are their partners, then each Value
     # multiplied by a number, whose local derivative is that number
@@ -601,6 +598,24 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         lambda get, out, p=(*paired_x, *paired_w), k=tuple(scales): (*map(get, p), *k),
         math.fsum(products) if products else None,
         tuple(scales),
+    )
+
+
+def dot_of_values(weights: tuple[Value, ...], inputs: tuple[Value, ...]) -> Value:
+    """``dot(weights, inputs)`` for two tuples of ``Value``s of equal length, unchecked.
+
+    The same node as :func:`dot` builds, for callers that already know their
+    operands: a layer checks its inputs once for all of its neurons, whose
+    weights are ``Value``s by construction. Skipping the checks halves the cost.
+
+    >>> y = dot_of_values((Value(1.0), Value(2.0)), (Value(3.0), Value(4.0)))
+    >>> y.data, len(y.parents), y.coefficients
+    (11.0, 4, ())
+    """
+    data = math.fsum([w.data * x.data for w, x in zip(weights, inputs)])
+    partners = inputs + weights  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
+    return _result(
+        "dot", data, weights + inputs, lambda get, out, p=partners: tuple(map(get, p)), None, ()
     )
 
 

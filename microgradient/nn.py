@@ -24,10 +24,11 @@ import numbers
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from microgradient.engine import Operand, Value, dot
+from microgradient.engine import Operand, Value, dot, dot_of_values
 from microgradient.engine import sum as value_sum
 from microgradient.errors import DomainError, ModelShapeError, OperandTypeError
 
@@ -237,11 +238,16 @@ class Neuron(Module):
         return self._activation != "linear"
 
     def __call__(self, x: Sequence[Operand] | Operand) -> Value:
-        return self._forward(_with_bias_input(x, self.nin, self))
+        return self._forward(*_with_bias_input(x, self.nin, self))
 
-    def _forward(self, inputs_and_one: Sequence[Operand]) -> Value:
-        # a layer prepares the inputs once for all of its neurons
-        pre_activation = dot([*self.w, self.b], inputs_and_one)
+    def _forward(self, inputs_and_one: tuple[Operand, ...], all_values: bool) -> Value:
+        # a layer prepares the inputs once for all of its neurons; the weights are Values,
+        # so when the inputs are too, the engine's unchecked dot builds the same node faster
+        weights = (*self.w, self.b)
+        if all_values:
+            pre_activation = dot_of_values(weights, inputs_and_one)  # type: ignore[arg-type]
+        else:
+            pre_activation = dot(weights, inputs_and_one)
         activate = self._activate
         return pre_activation if activate is None else activate(pre_activation)
 
@@ -297,8 +303,8 @@ class Layer(Module):
 
     def forward(self, x: Sequence[Operand] | Operand) -> list[Value]:
         """The outputs of all neurons, as a list even when there is only one."""
-        inputs_and_one = _with_bias_input(x, self.nin, self)
-        return [neuron._forward(inputs_and_one) for neuron in self.neurons]
+        inputs_and_one, all_values = _with_bias_input(x, self.nin, self)
+        return [neuron._forward(inputs_and_one, all_values) for neuron in self.neurons]
 
     def parameters(self) -> list[Value]:
         return [p for neuron in self.neurons for p in neuron.parameters()]
@@ -403,8 +409,10 @@ class MLP(Module):
         return f"MLP({sizes[0]}, {sizes[1:]}, activation={self.activation!r})"
 
 
-def _with_bias_input(x: Sequence[Operand] | Operand, nin: int, module: Module) -> list[Operand]:
-    """The inputs followed by the constant 1 that the bias weight multiplies."""
+def _with_bias_input(
+    x: Sequence[Operand] | Operand, nin: int, module: Module
+) -> tuple[tuple[Operand, ...], bool]:
+    """The inputs followed by the constant 1 that the bias weight multiplies; all Values?"""
     if isinstance(x, (Value, float, int)):
         x = [x]
     if len(x) != nin:
@@ -412,8 +420,9 @@ def _with_bias_input(x: Sequence[Operand] | Operand, nin: int, module: Module) -
     # The engine's dot has fast paths for all-Value and all-number operands only, so
     # Value inputs get a Value 1 (a fresh leaf, so no gradient piles up on a shared one).
     if isinstance(x[0], Value):
-        return [*x, Value(1.0, "1")]
-    return [*x, 1.0]
+        inputs = (*x, Value(1.0, "1"))
+        return inputs, all(map(isinstance, inputs, repeat(Value)))
+    return (*x, 1.0), False
 
 
 def _positive_int(who: str, what: str, n: object) -> int:

@@ -557,3 +557,31 @@ def test_dot_is_described_by_its_public_attributes(weights: list[Any], inputs: l
     assert rebuilt == pytest.approx(node.data, rel=1e-15)
     assert Value(1.0).coefficients is None
     assert (Value(1.0) * 2).coefficients is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False)),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_the_unchecked_dot_builds_the_same_node_as_dot(
+    pairs: list[tuple[float, float]], create_graph: bool
+) -> None:
+    graphs = []
+    for build in (mg.dot, mg.engine.dot_of_values):
+        ws = tuple(Value(w) for w, _ in pairs)
+        xs = tuple(Value(x) for _, x in pairs)
+        node = build(ws, xs)
+        (node * node).backward(create_graph=create_graph)
+        graphs.append((node, ws + xs))
+    (checked, leaves), (unchecked, same_leaves) = graphs
+    assert unchecked.data == checked.data
+    assert (unchecked.op, unchecked.constant, unchecked.coefficients) == ("dot", None, ())
+    assert [p.data for p in unchecked.parents] == [p.data for p in checked.parents]
+    assert [unchecked.parents.index(p) for p in same_leaves] == [
+        checked.parents.index(p) for p in leaves
+    ]
+    assert [float(p.grad) for p in same_leaves] == [float(p.grad) for p in leaves]
