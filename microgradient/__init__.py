@@ -37,10 +37,12 @@ from microgradient.errors import (
     ModelShapeError,
     OperandTypeError,
     RenderError,
+    TracingError,
 )
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
+from microgradient.program import Instruction, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
@@ -63,10 +65,14 @@ __all__ = [
     "GradcheckError",
     "GraphDrawing",
     "GraphTooLargeError",
+    "Instruction",
     "MicrogradientError",
     "ModelShapeError",
     "OperandTypeError",
+    "Program",
     "RenderError",
+    "Result",
+    "TracingError",
     "Value",
     "abs",
     "backward_steps",
@@ -98,5 +104,6 @@ __all__ = [
     "to_svg",
     "to_text",
     "topological_order",
+    "trace",
     "value_and_grad",
 ]

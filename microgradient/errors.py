@@ -58,3 +58,12 @@ class RenderError(MicrogradientError, ValueError):
     An unknown format or option, or a format (such as PDF) that needs Graphviz's
     ``dot`` program on a machine that does not have it.
     """
+
+
+class TracingError(MicrogradientError, ValueError):
+    """A graph cannot be traced into a program, or a program was run with a wrong feed.
+
+    Raised for a node whose operation is neither built in nor a registered
+    :class:`~microgradient.Operation` (a micrograd-style ``_backward`` closure),
+    and for a feed naming something that is not one of the program's inputs.
+    """
