@@ -107,13 +107,17 @@ leaf_values = st.sampled_from(SPECIAL) | st.floats(-3.0, 3.0)
 
 
 def build(
-    recipe: Sequence[Step], leaves: Sequence[Value], strict: bool = False
+    recipe: Sequence[Step],
+    leaves: Sequence[Value],
+    strict: bool = False,
+    errors: set[type[Exception]] | None = None,
 ) -> tuple[Value, list[Step]] | None:
     """The recipe's graph on ``leaves``, and the recipe of what was built.
 
-    A step outside its domain at these leaves raises if ``strict``, and is
-    otherwise replaced by a ``"same"`` step (its first operand). The root adds up
-    the last three nodes, so that nodes are reused; ``None`` if nothing was built.
+    A step outside its domain at these leaves is replaced by a ``"same"`` step
+    (its first operand), or with ``strict`` raises the first error after
+    collecting every step's error class in ``errors``. The root adds up every
+    node built, so every step is part of its graph; ``None`` if nothing was built.
     """
     unary, extra = all_unary(), new_binary()
     nodes: list[Value] = list(leaves)
@@ -135,17 +139,19 @@ def build(
                 node = extra[kind](xs[0], c)
             else:
                 node = extra[kind](xs[0], xs[1])
-        except mg.MicrogradientError:
-            if strict:
-                raise
+        except mg.MicrogradientError as error:
+            if errors is not None:
+                errors.add(type(error))
             node = xs[0]
             kind = "same"
         built.append((kind, operands, c))
         nodes.append(node)
+    if strict and errors:
+        raise next(iter(errors))(f"{len(errors)} kinds of error")
     if all(kind == "same" for kind, _, _ in built):
         return None
-    tail = nodes[len(leaves) :][-3:]
-    return (tail[0] if len(tail) == 1 else mg.sum(tail)), built
+    made = [node for node, (kind, _, _) in zip(nodes[len(leaves) :], built) if kind != "same"]
+    return (made[0] if len(made) == 1 else mg.sum(made)), built
 
 
 def same(x: float, y: float, rel: float = 1e-9) -> bool:
