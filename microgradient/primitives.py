@@ -29,6 +29,7 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from microgradient.errors import DivisionByZeroError, DomainError, MicrogradientError
@@ -235,15 +236,30 @@ def number_literal(x: float) -> str:
 
 
 def scalar_expression(template: str, names: dict[str, str], constant: float | None) -> str:
-    """``template`` as Python on floats: ``names`` maps ``a``, ``b``, ``out`` to expressions.
+    """``template`` as Python on floats: ``names`` maps ``a``, ``b``, ``out`` to identifiers.
 
     The constant ``c`` is written in as a literal, and conditions on it alone are
-    decided now, so ``x ** 2`` differentiates to ``2.0 * x ** (2.0 - 1.0)``.
+    decided now, so ``x ** 2`` differentiates to ``2.0 * x ** (2.0 - 1.0)``; with
+    no constant, ``names`` may name ``c`` too.
 
     >>> scalar_expression("where(a > 0.0, 1.0, 0.0)", {"a": "h3"}, None)
     '1.0 if h3 > 0.0 else 0.0'
     """
-    parsed: dict[str, ast.expr] = {name: _parse(text) for name, text in names.items()}
+    text = _scalar_pattern(template, constant)
+    for name in _TEMPLATE_NAMES:
+        text = text.replace(f"__{name}__", names.get(name, name))
+    return text
+
+
+_TEMPLATE_NAMES = ("a", "b", "c", "out")
+
+
+@lru_cache(maxsize=4096)
+def _scalar_pattern(template: str, constant: float | None) -> str:
+    """``template`` rendered once, with ``__a__``-style placeholders for the names."""
+    parsed: dict[str, ast.expr] = {
+        name: ast.Name(id=f"__{name}__", ctx=ast.Load()) for name in _TEMPLATE_NAMES
+    }
     if constant is not None:
         parsed["c"] = _parse(number_literal(constant))
     tree = _ToScalar(parsed, constant).visit(_parse(template))

@@ -7,31 +7,13 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from program_graphs import build, leaf_values, recipes, same
+from program_graphs import eager, leaf_values, recipes, same
 
 import microgradient as mg
 from microgradient import TracingError, Value
 from microgradient.program import STRAIGHT_LINE_LIMIT, Program
 
 SETTINGS = settings(max_examples=150, deadline=None)
-
-
-def eager(recipe: list, point: list[float], errors: set | None = None):  # type: ignore[no-untyped-def,type-arg]
-    """Build and differentiate the recipe eagerly: leaves, root, recipe built, backward error.
-
-    With ``errors``, every step must build, or the classes of the errors raised are
-    collected there and the first is raised.
-    """
-    leaves = [Value(x, label=f"x{i}") for i, x in enumerate(point)]
-    made = build(recipe, leaves, strict=errors is not None, errors=errors)
-    if made is None:
-        return None
-    root, built = made
-    try:
-        root.backward()
-    except mg.MicrogradientError as error:
-        return leaves, root, built, error
-    return leaves, root, built, None
 
 
 def assert_agrees(program: Program, leaves: list[Value], root: Value, feed: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
