@@ -57,7 +57,7 @@ __all__ = ["Instruction", "Program", "Result", "trace"]
 # Past this many operands a program is run by loop kernels rather than compiled as one
 # straight-line function: compiling costs about 30 microseconds a line and the line count
 # of the backward pass grows with the operand count.
-STRAIGHT_LINE_LIMIT = 40_000
+STRAIGHT_LINE_LIMIT = 100_000
 
 
 class Instruction(NamedTuple):
