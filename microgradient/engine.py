@@ -491,22 +491,26 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
     node = root
     try:
         if create_graph:
-            for node in order:
-                node.grad = None
-            root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
-            for node in reversed(order):
-                upstream = node.grad
-                if upstream is None:  # its every path was a zero slope times an infinity
-                    node.grad = Value(0.0)
-                elif node._local_rule is not None:
-                    pairs: Iterable[tuple[Value, Any]] = zip(
-                        node.parents, node._local_rule(_read_node, node)
-                    )
-                    if upstream.data == 0.0 or math.isinf(upstream.data):
-                        pairs = [p for p in pairs if not _zero_times_infinity(p[1], upstream.data)]
-                    for parent, local in pairs:
-                        term = local * upstream
-                        parent.grad = term if parent.grad is None else parent.grad + term
+            # the derivatives are recorded even inside no_grad(): that is what was asked
+            with enable_grad():
+                for node in order:
+                    node.grad = None
+                root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
+                for node in reversed(order):
+                    upstream = node.grad
+                    if upstream is None:  # its every path was a zero slope times an infinity
+                        node.grad = Value(0.0)
+                    elif node._local_rule is not None:
+                        pairs: Iterable[tuple[Value, Any]] = zip(
+                            node.parents, node._local_rule(_read_node, node)
+                        )
+                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                            pairs = [
+                                p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
+                            ]
+                        for parent, local in pairs:
+                            term = local * upstream
+                            parent.grad = term if parent.grad is None else parent.grad + term
         else:
             for node in order:
                 node.grad = 0.0
@@ -1110,13 +1114,13 @@ class Operation:
         javascript: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = forward.__name__ if name is None else name
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise OperationError(f"operation: the name {self.name!r} is not a Python identifier")
         if self.name in BUILTIN_OPERATIONS:
             raise OperationError(
                 f"operation: {self.name!r} is a built-in operation; give yours another name "
                 f"(for example @mg.operation(name='my_{self.name}'))"
             )
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise OperationError(f"operation: the name {self.name!r} is not a Python identifier")
         self.symbol = self.name if symbol is None else symbol
         self.arity = _arity(forward, self.name)
         self.forward = forward
