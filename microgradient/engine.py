@@ -684,7 +684,7 @@ def _as_float(op: str, x: object) -> float:
         try:
             return float(x)
         except OverflowError:  # 10**400: too large for a float, so infinite (one rule)
-            return math.inf if x > 0 else -math.inf
+            return math.inf if x > 0 else -math.inf  # type: ignore[operator]  # Real orders
     raise OperandTypeError(
         f"{op}: expected a real number (int or float), got {type(x).__name__} {x!r}"
     )
