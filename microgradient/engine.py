@@ -819,9 +819,10 @@ _SCALE_UP = 2.0**64
 def _exact_sum(terms: list[float]) -> float:
     """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
     try:
-        return math.fsum(terms)
-    except OverflowError:
-        return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
+        try:
+            return math.fsum(terms)
+        except OverflowError:
+            return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
     except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes nan
         return math.nan
 
