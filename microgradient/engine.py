@@ -1090,11 +1090,11 @@ _operations: dict[str, Operation] = {}
 class Operation:
     """A primitive operation defined by its forward and its local derivatives, side by side.
 
-    Made by the :func:`operation` decorator. Calling it on ``Value``s (and plain
-    numbers) gives a ``Value`` node whose ``op`` is :attr:`name` and whose
-    ``parents`` are the operands in order (a plain number among them becomes a
-    leaf ``Value``, so every operand has its gradient); calling it on plain
-    numbers only gives the float ``forward(...)``, like ``mg.exp``.
+    Made by the :func:`operation` decorator. Calling it on ``Value``s or plain
+    numbers gives a ``Value`` node whose ``op`` is :attr:`name` and whose
+    ``parents`` are the operands in order (a plain number becomes a leaf
+    ``Value``, so every operand has its gradient); :attr:`forward` computes on
+    floats alone.
 
     Attributes:
         name: the operation's name, the ``op`` of its nodes (unique, not a built-in name).
@@ -1158,13 +1158,11 @@ class Operation:
             )
         return slopes
 
-    def __call__(self, *operands: Any) -> Any:
+    def __call__(self, *operands: Operand) -> Value:
         if len(operands) != self.arity:
             raise OperandTypeError(
                 f"{self.name}: expected {self.arity} operand(s), got {len(operands)}"
             )
-        if not any(isinstance(x, Value) for x in operands):
-            return self._forward(tuple(_as_float(self.name, x) for x in operands))
         nodes = tuple(
             x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
         )
