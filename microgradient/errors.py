@@ -60,6 +60,15 @@ class RenderError(MicrogradientError, ValueError):
     """
 
 
+class OperationError(MicrogradientError, ValueError):
+    """An operation is defined or used in a way microgradient cannot follow.
+
+    A custom operation whose name is a built-in one, whose derivatives are missing
+    or give the wrong number of values, or a hand-made micrograd-style node (with a
+    ``_backward`` closure) in a pass that records derivatives (``create_graph=True``).
+    """
+
+
 class TracingError(MicrogradientError, ValueError):
     """A graph cannot be traced into a program, or a program was run with a wrong feed.
 
