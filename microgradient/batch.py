@@ -24,6 +24,7 @@ computation is in float64.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,13 @@ import array_api_compat
 import numpy as np
 
 from microgradient.errors import MicrogradientError, TracingError
-from microgradient.primitives import Primitive, array_function, primitive
+from microgradient.primitives import (
+    Primitive,
+    array_function,
+    operation_forward,
+    operation_slopes,
+    primitive,
+)
 
 if TYPE_CHECKING:
     from microgradient.program import Instruction, Program, Result
@@ -274,7 +281,8 @@ def run_batch(
         shared_grads = run.grads[SHARED_INPUTS]
         shared_floats = _floats(shared_grads) if shared_grads is not None else [0.0] * len(shared)
         grads.update(zip(plan.shared_leaves, shared_floats))
-    _check_finite(program, run, numbers, arrays, gradient)
+    if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
+        value, grads = _exactly(program, numbers, arrays, gradient, run)
     return Result(value, grads)
 
 
@@ -392,14 +400,6 @@ class _Run:
         out = array_function(entry.forward)(xp, a, b, c, None)
         if group.batched and out.ndim == 1:
             out = self._batched(out)
-        if entry.overflows:
-            finite = xp.isfinite(a) if b is None else xp.isfinite(a) & xp.isfinite(b)
-            too_large = xp.isinf(out) & finite
-            if bool(xp.any(too_large)):
-                sample, member = self._first(too_large)
-                instruction = group.members[member]
-                values = [_pick(x, sample, member) for x in operands]
-                raise self.plan.program.overflow_error(instruction, values, sample)
         self.saved[g] = (a, b, c, out)
         return out
 
@@ -464,7 +464,8 @@ class _Run:
         xp = self.xp
         operation = self.plan.program.operations[group.members[0].op]
         columns = [self._samples(self.gather(gather), group.batched) for gather in group.gathers]
-        outs = [float(operation.forward(*values)) for values in zip(*columns)]
+        forward = operation_forward(operation)
+        outs = [forward(*values) for values in zip(*columns)]
         out = self.vector(outs)
         out = xp.reshape(out, (self.size, 1)) if group.batched else out
         self.saved[g] = (columns, outs)
@@ -580,12 +581,13 @@ class _Run:
         operation = self.plan.program.operations[group.members[0].op]
         columns, outs = self.saved[g]
         ups = self._samples(upstream, group.batched)
+        slopes = operation_slopes(operation)
         contributions: list[list[float]] = [[] for _ in group.gathers]
         for up, values, out in zip(ups, zip(*columns), outs):
             # as in the eager engine, derivatives are not evaluated for a zero gradient
-            locals_ = operation.derivatives(*values, out) if up != 0.0 else [0.0] * len(values)
+            locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
             for j, local in enumerate(locals_):
-                contributions[j].append(up * float(local))
+                contributions[j].append(up * local if local != 0.0 else 0.0)
         for gather, contribution in zip(group.gathers, contributions):
             block = self.xp.reshape(self.vector(contribution), (-1, 1))
             self.scatter(gather, block if group.batched else block[0])
@@ -623,28 +625,40 @@ def _pick(x: Any, sample: int | None, member: int) -> float:
     return float(x[member])
 
 
-def _check_finite(
+def _exactly(
     program: Program,
-    run: _Run,
     numbers: list[float],
     arrays: dict[int, Any],
     gradient: Any,
-) -> None:
-    """Where a gradient is not finite, replay samples one by one to raise the engine's error.
+    run: _Run,
+) -> tuple[Any, dict[Any, Any]]:
+    """The batch replayed sample by sample, following the engine's chain rule exactly.
 
-    The eager engine raises when a derivative overflows, where arrays quietly hold
-    ``inf``; infinities the engine also produces (sqrt's slope at 0) pass.
+    Used when a gradient is infinite or nan: arrays multiply zero by infinity where
+    the engine's chain rule skips the term (0 * inf = 0).
     """
-    xp = run.xp
-    if all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
-        return
-    seeds = _floats(_seed(xp, run.device, run.size, gradient))
+    xp, device = run.xp, run.device
+    seeds = _floats(_seed(xp, device, run.size, gradient))
     columns = {p: _floats(xp.asarray(a, dtype=xp.float64)) for p, a in arrays.items()}
+    values: list[float] = []
+    per_input: list[list[float]] = [[] for _ in program.inputs]
     for sample in range(run.size):
         point = list(numbers)
         for p, column in columns.items():
             point[p] = column[sample]
         try:
-            program._run_one(point, seeds[sample])
+            value, grads = program._exact_replay(point, seeds[sample])
         except MicrogradientError as error:
             raise type(error)(f"{error} (in sample {sample} of the batch)") from None
+        values.append(value)
+        for collected, grad in zip(per_input, grads):
+            collected.append(grad)
+    result: dict[Any, Any] = {}
+    for position, (leaf, collected) in enumerate(zip(program.inputs, per_input)):
+        if position in arrays:
+            result[leaf] = xp.asarray(collected, dtype=xp.float64, device=device)
+        else:
+            result[leaf] = (
+                math.fsum(collected) if all(map(math.isfinite, collected)) else sum(collected)
+            )
+    return xp.asarray(values, dtype=xp.float64, device=device), result

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from microgradient.engine import collector_paused
 from microgradient.errors import MicrogradientError
-from microgradient.primitives import primitive, scalar_expression, scalar_names
+from microgradient.primitives import (
+    operation_forward,
+    operation_slopes,
+    primitive,
+    scalar_expression,
+    scalar_names,
+)
 
 if TYPE_CHECKING:
     from microgradient.program import Instruction, Program
@@ -183,7 +189,8 @@ def _compiled_backward(key: tuple[Any, ...]) -> Callable[..., None]:
         "    for s, i, j, c in zip(reversed(run.slots), reversed(run.first),",
         "                          reversed(run.second), reversed(run.constants)):",
         "        up = grads[s]",
-        "        if up != 0.0:",  # as in the eager engine
+        "        if up != 0.0:",
+        "            finite = up - up == 0.0",
         "            a = values[i]",
         *(["            b = values[j]"] if entry.arity == 2 else []),
         "            out = values[s]",
@@ -191,7 +198,8 @@ def _compiled_backward(key: tuple[Any, ...]) -> Callable[..., None]:
     targets = ("i", "j")
     for target, derivative in zip(targets, entry.derivatives):
         local = scalar_expression(derivative, _KERNEL_NAMES, None)
-        lines.append(f"            grads[{target}] += up * ({local})")
+        lines.append(f"            d = {local}")
+        lines.append(f"            if finite or d != 0.0: grads[{target}] += up * d")
     return _compile(lines, "backward")
 
 
@@ -210,11 +218,16 @@ def _sum_forward(values: list[float], run: _Run, _fail: Any) -> None:
         values[s] = math.fsum(terms)
 
 
+# The backward kernels follow the engine's chain rule exactly: a zero gradient is not
+# propagated, and an infinite (or nan) one not through a zero slope (0 * inf = 0).
+
+
 def _sum_backward(values: list[float], grads: list[float], run: _Run) -> None:
     for s, args in zip(reversed(run.slots), reversed(run.args)):
         up = grads[s]
-        for k in args:
-            grads[k] += up
+        if up != 0.0:
+            for k in args:
+                grads[k] += up
 
 
 def _dot_forward(values: list[float], run: _Run, _fail: Any) -> None:
@@ -234,30 +247,35 @@ def _dot_backward(values: list[float], grads: list[float], run: _Run) -> None:
         up = grads[s]
         if up == 0.0:
             continue
+        finite = up - up == 0.0
         k = (len(args) - len(coefficients)) // 2
-        for i in range(k):
-            grads[args[i]] += up * values[args[k + i]]
-        for i in range(k):
-            grads[args[k + i]] += up * values[args[i]]
-        for w, p in zip(coefficients, args[2 * k :]):
-            grads[p] += up * w
+        partners = [*args[k : 2 * k], *args[:k]]
+        slopes = [values[p] for p in partners] + list(coefficients)
+        for target, d in zip(args, slopes):
+            if finite or d != 0.0:
+                grads[target] += up * d
 
 
 def _operation_forward(operation: Any) -> Callable[..., None]:
-    def forward(values: list[float], run: _Run, _fail: Any) -> None:
-        for s, args in zip(run.slots, run.args):
-            values[s] = float(operation.forward(*[values[k] for k in args]))
+    forward = operation_forward(operation)
 
-    return forward
+    def kernel(values: list[float], run: _Run, _fail: Any) -> None:
+        for s, args in zip(run.slots, run.args):
+            values[s] = forward(*[values[k] for k in args])
+
+    return kernel
 
 
 def _operation_backward(operation: Any) -> Callable[..., None]:
-    def backward(values: list[float], grads: list[float], run: _Run) -> None:
+    slopes = operation_slopes(operation)
+
+    def kernel(values: list[float], grads: list[float], run: _Run) -> None:
         for s, args in zip(reversed(run.slots), reversed(run.args)):
             up = grads[s]
             if up != 0.0:
-                locals_ = operation.derivatives(*[values[k] for k in args], values[s])
-                for k, local in zip(args, locals_):
-                    grads[k] += up * float(local)
+                finite = up - up == 0.0
+                for k, d in zip(args, slopes(*[values[k] for k in args], values[s])):
+                    if finite or d != 0.0:
+                        grads[k] += up * d
 
-    return backward
+    return kernel

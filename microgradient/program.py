@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import compress
 from operator import attrgetter, itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from microgradient import engine
-from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.engine import Value, _ManualStep, collector_paused, topological_order
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
 from microgradient.primitives import (
     BUILT_IN_OPS,
@@ -47,12 +47,17 @@ from microgradient.primitives import (
     PRIMITIVES,
     Primitive,
     number_literal,
+    operation_forward,
+    operation_slopes,
     primitive,
     scalar_expression,
     scalar_names,
 )
 
 __all__ = ["Instruction", "Program", "Result", "trace"]
+
+# forward_backward(input values, output gradient) -> (output value, input gradients)
+Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
 
 # Past this many operands a program is run by loop kernels rather than compiled as one
 # straight-line function: compiling costs about 30 microseconds a line and the line count
@@ -99,6 +104,11 @@ def trace(root: Value) -> Program:
         # the time it took to build it
         ops = list(map(attrgetter("op"), order))
         parents = list(map(attrgetter("parents"), order))
+        # a node made micrograd's way (a _backward closure) may bear any name, even a
+        # built-in one: its rule, not its name, tells it apart
+        rules = list(compress(map(attrgetter("_local_rule"), order), parents))
+        if None in rules or _ManualStep in set(map(type, rules)):
+            _refuse(next(n for n in order if n.parents and _hand_made(n)))
         operations: dict[str, Any] = {}
         for op, arity in set(zip(ops, map(len, parents))):
             if (op, arity) not in PRIMITIVES and op not in N_ARY:
@@ -145,12 +155,16 @@ def _find_operation(op: str) -> Any:
     return None if find is None else find(op)
 
 
-def _refuse(node: Value) -> None:
+def _hand_made(node: Value) -> bool:
+    return node._local_rule is None or isinstance(node._local_rule, _ManualStep)
+
+
+def _refuse(node: Value) -> NoReturn:
     what = f"operation {node.op!r}" if node.op else "a node with parents but no operation"
     raise TracingError(
-        f"trace: {what} is neither built in nor a registered mg.Operation, so it cannot be "
-        "traced (its derivative lives in a _backward closure); define it with "
-        "@mg.operation to make it traceable"
+        f"trace: {what} (data {node.data!r}) was made micrograd's way or is not a "
+        "registered mg.Operation: its derivative lives in a _backward closure, which a "
+        "program cannot replay; define the operation with @mg.operation to trace it"
     )
 
 
@@ -350,9 +364,14 @@ class Program:
         return f"input {self.names[slot]}"
 
     @cached_property
-    def _replay(self) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+    def _replay(self) -> Replay:
         if self.size <= STRAIGHT_LINE_LIMIT:
             return _compile_straight_line(self)
+        return self._exact_replay
+
+    @cached_property
+    def _exact_replay(self) -> Replay:
+        """Loop kernels: slower than straight-line code, and the engine's chain rule exactly."""
         from microgradient.kernels import compile_kernels
 
         return compile_kernels(self)
@@ -364,6 +383,11 @@ class Program:
             raise
         except (ArithmeticError, ValueError) as error:
             raise self._diagnose(numbers, gradient, error) from None
+        total = sum(grads)
+        if total - total != 0.0 and self._replay is not self._exact_replay:
+            # an infinite or nan gradient: the straight-line code may have multiplied zero by
+            # an infinity, which the engine's chain rule skips (0 * inf = 0)
+            value, grads = self._exact_replay(numbers, gradient)
         return Result(value, dict(zip(self.inputs, grads)))
 
     def _diagnose(self, numbers: list[float], gradient: float, error: Exception) -> Exception:
@@ -629,16 +653,14 @@ def _times(upstream: str, local: str) -> str:
     return f"{upstream} * {local}" if simple else f"{upstream} * ({local})"
 
 
-def _compile_straight_line(
-    program: Program,
-) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+def _compile_straight_line(program: Program) -> Replay:
     namespace = scalar_names()
     namespace["_fsum"] = math.fsum
     for index, instruction in enumerate(program.instructions):
         operation = program.operations.get(instruction.op)
         if operation is not None:
-            namespace[f"_forward_{index}"] = operation.forward
-            namespace[f"_derivatives_{index}"] = operation.derivatives
+            namespace[f"_forward_{index}"] = operation_forward(operation)
+            namespace[f"_derivatives_{index}"] = operation_slopes(operation)
 
     def fail(index: int, check: int, operands: tuple[float, ...]) -> None:
         raise program.domain_error(program.instructions[index], check, operands, None)
@@ -646,6 +668,5 @@ def _compile_straight_line(
     namespace["_fail"] = fail
     code = compile(program.source, "<microgradient program>", "exec")
     exec(code, namespace)
-    function: Callable[[list[float], float], tuple[float, tuple[float, ...]]]
-    function = namespace["forward_backward"]
+    function: Replay = namespace["forward_backward"]
     return function

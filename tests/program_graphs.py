@@ -61,8 +61,27 @@ NARY: dict[str, Callable[[Sequence[Any], float], Any]] = {
 }
 
 
-def _optional(name: str) -> list[str]:
-    return [name] if hasattr(Value, name) else []
+@mg.operation
+def cube(x: float) -> float:
+    """A registered operation of one operand."""
+    return x * x * x
+
+
+@cube.derivatives
+def _(x: Any, out: Any) -> tuple[Any]:
+    return (3.0 * x * x,)
+
+
+@mg.operation(symbol="gate")
+def gate(a: float, b: float) -> float:
+    """A registered operation of two operands."""
+    return a * float(mg.sigmoid(b))
+
+
+@gate.derivatives
+def _(a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    s = mg.sigmoid(b)
+    return (s, a * s * (1.0 - s))
 
 
 def new_unary() -> dict[str, Callable[[Any], Any]]:
@@ -73,7 +92,7 @@ def new_unary() -> dict[str, Callable[[Any], Any]]:
 
 
 def new_binary() -> dict[str, Callable[[Any, Any], Any]]:
-    ops: dict[str, Callable[[Any, Any], Any]] = {}
+    ops: dict[str, Callable[[Any, Any], Any]] = {"gate": gate}
     if hasattr(mg, "max") and hasattr(mg, "min"):
         ops["max"] = lambda a, b: mg.max(a, b)
         ops["min"] = lambda a, b: mg.min(a, b)
@@ -83,7 +102,7 @@ def new_binary() -> dict[str, Callable[[Any, Any], Any]]:
 
 
 def all_unary() -> dict[str, Callable[[Any], Any]]:
-    return {**UNARY, **new_unary()}
+    return {**UNARY, **new_unary(), "cube": cube}
 
 
 @st.composite
