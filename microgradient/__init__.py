@@ -10,22 +10,32 @@
 
 from microgradient import nn, optim
 from microgradient.engine import (
+    Operation,
     Value,
+    atan,
     cos,
     dot,
+    enable_grad,
     exp,
+    find_operation,
     is_recording,
     log,
     no_grad,
+    operation,
     relu,
     sigmoid,
     sin,
+    softplus,
     sqrt,
     sum,
+    tan,
     tanh,
     topological_order,
 )
 from microgradient.engine import abs_ as abs
+from microgradient.engine import max_ as max
+from microgradient.engine import min_ as min
+from microgradient.engine import pow_ as pow
 from microgradient.errors import (
     DivisionByZeroError,
     DomainError,
@@ -36,11 +46,14 @@ from microgradient.errors import (
     MicrogradientError,
     ModelShapeError,
     OperandTypeError,
+    OperationError,
     RenderError,
+    TracingError,
 )
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
+from microgradient.program import Instruction, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
@@ -63,17 +76,26 @@ __all__ = [
     "GradcheckError",
     "GraphDrawing",
     "GraphTooLargeError",
+    "Instruction",
     "MicrogradientError",
     "ModelShapeError",
     "OperandTypeError",
+    "Operation",
+    "OperationError",
+    "Program",
     "RenderError",
+    "Result",
+    "TracingError",
     "Value",
     "abs",
+    "atan",
     "backward_steps",
     "cos",
     "dot",
     "draw",
+    "enable_grad",
     "exp",
+    "find_operation",
     "format_number",
     "grad",
     "gradcheck",
@@ -82,21 +104,28 @@ __all__ = [
     "is_recording",
     "largest_discrepancy",
     "log",
+    "max",
+    "min",
     "nn",
     "no_grad",
     "numerical_grad",
+    "operation",
     "optim",
     "parse",
+    "pow",
     "relu",
     "save_graph",
     "sigmoid",
     "sin",
+    "softplus",
     "sqrt",
     "sum",
+    "tan",
     "tanh",
     "to_dot",
     "to_svg",
     "to_text",
     "topological_order",
+    "trace",
     "value_and_grad",
 ]

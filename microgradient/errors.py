@@ -58,3 +58,21 @@ class RenderError(MicrogradientError, ValueError):
     An unknown format or option, or a format (such as PDF) that needs Graphviz's
     ``dot`` program on a machine that does not have it.
     """
+
+
+class OperationError(MicrogradientError, ValueError):
+    """An operation is defined or used in a way microgradient cannot follow.
+
+    A custom operation whose name is a built-in one, whose derivatives are missing
+    or give the wrong number of values, or a hand-made micrograd-style node (with a
+    ``_backward`` closure) in a pass that records derivatives (``create_graph=True``).
+    """
+
+
+class TracingError(MicrogradientError, ValueError):
+    """A graph cannot be traced into a program, or a program was run with a wrong feed.
+
+    Raised for a node whose operation is neither built in nor a registered
+    :class:`~microgradient.Operation` (a micrograd-style ``_backward`` closure),
+    and for a feed naming something that is not one of the program's inputs.
+    """

@@ -420,7 +420,7 @@ def _with_bias_input(
     # The engine's dot has fast paths for all-Value and all-number operands only, so
     # Value inputs get a Value 1 (a fresh leaf, so no gradient piles up on a shared one).
     if isinstance(x[0], Value):
-        inputs = (*x, Value(1.0, "1"))
+        inputs = (*x, Value(1.0, label="1"))
         return inputs, all(map(isinstance, inputs, repeat(Value)))
     return (*x, 1.0), False
 
