@@ -24,6 +24,10 @@ def optional_import(name: str) -> ModuleType | None:
 micrograd_engine = optional_import("micrograd.engine")
 micrograd_nn = optional_import("micrograd.nn")
 torch = optional_import("torch")
+if torch is not None:
+    # these tensors are tiny: a second thread only adds synchronisation (and this
+    # machine's cores are shared), so PyTorch gets one thread, as each other contender has
+    torch.set_num_threads(1)
 
 MICROGRAD_VERSION = "0.1.0"
 
@@ -120,7 +124,15 @@ def _format(value: float, unit: str) -> str:
     return f"{value:.3g}"
 
 
-COLUMNS = ("microgradient", "micrograd", "torch", "hand-written")
+COLUMNS = (
+    "microgradient",
+    "micrograd",
+    "torch",
+    "hand-written",
+    "traced",
+    "traced, batched",
+    "torch, batched",
+)
 
 
 @dataclass
@@ -151,6 +163,40 @@ def table(rows: list[Row]) -> str:
         lines.append(
             "| " + " | ".join([row.name, *cells, row.ratio("micrograd"), row.ratio("torch")]) + " |"
         )
+    return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """A speed target of the performance issue: ``contender`` at most ``limit`` x ``baseline``."""
+
+    name: str
+    row: Row
+    contender: str
+    baseline: str
+    limit: float
+    wording: str  # the target as the issue states it
+
+    def ratio(self) -> float | None:
+        ours, theirs = self.row.cells.get(self.contender), self.row.cells.get(self.baseline)
+        if ours is None or theirs is None or ours.value is None or theirs.value is None:
+            return None
+        return ours.value / theirs.value
+
+
+def targets_table(targets: list[Target]) -> str:
+    lines = [
+        "| target | time ratio measured | as the issue puts it | met? |",
+        "|---|---|---|---|",
+    ]
+    for target in targets:
+        ratio = target.ratio()
+        if ratio is None:
+            measured, met = "not measured", "—"
+        else:
+            measured = f"{ratio:.3g}x ({target.contender} / {target.baseline})"
+            met = "met" if ratio <= target.limit else "**missed**"
+        lines.append(f"| {target.name} | {measured} | {target.wording} | {met} |")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import microgradient as mg
@@ -110,44 +111,74 @@ def micrograd_failing_depth() -> int:
     return high
 
 
-# ---- 2. the deep chain -----------------------------------------------------------------
+# ---- timing a build and its backward pass, side by side ---------------------------------
 
 
-def run_chain(n: int, repeats: int) -> list[Row]:
-    build = Row(f"chain y = y * {FACTOR}, {n:,} ops: build", "s")
-    back = Row(f"chain, {n:,} ops: backward", "s")
-    peak = Row(f"chain, {n:,} ops: peak memory (build + backward)", "MB")
-    timers: dict[str, Callable[[], float]] = {}
-    back_times: dict[str, list[float]] = {}
-    failing = micrograd_failing_depth() if micrograd_engine is not None else None
+def time_build_and_backward(
+    build: Row,
+    back: Row,
+    builders: dict[str, Callable[[], Any]],
+    repeats: int,
+    backward_fails: str | None = None,
+) -> None:
+    """Fill ``build`` and ``back`` with the median times of each library's graph.
 
-    for name, lib in libraries().items():
-        if isinstance(lib, str):
-            for row in (build, back, peak):
-                row.cells[name] = Cell(text=lib)
-            continue
-        back_times[name] = []
+    ``builders`` maps each library to a function building its graph (returning the
+    root); the backward pass of each repetition is timed on the graph it built.
+    micrograd's recursive backward cannot run on these graphs: its cell says
+    ``backward_fails`` instead.
+    """
+    back_times: dict[str, list[float]] = {name: [] for name in builders}
+    libs = {name: lib for name, lib in libraries().items() if not isinstance(lib, str)}
 
-        def repetition(name: str = name, lib: Library = lib) -> float:
-            holder: list[Any] = []
-            seconds = timed(lambda: holder.append(chain(lib, n)[1]))
-            if name == "micrograd":
-                return seconds  # its backward would raise RecursionError
-            back_times[name].append(timed(lambda: lib.backward(holder[0])))
-            return seconds
+    def repetition(name: str) -> float:
+        holder: list[Any] = []
+        seconds = timed(lambda: holder.append(builders[name]()))
+        if name != "micrograd":
+            back_times[name].append(timed(lambda: libs[name].backward(holder[0])))
+        return seconds
 
-        timers[name] = repetition
-
+    timers = {name: partial(repetition, name) for name in builders}
     for name, samples in interleaved(timers, repeats, SLOW).items():
         build.cells[name] = Cell(median(samples))
         if back_times[name]:
             back.cells[name] = Cell(median(back_times[name]))
-    if failing is not None:
-        back.cells["micrograd"] = Cell(text=f"RecursionError from depth {failing}")
+    if "micrograd" in builders and backward_fails is not None:
+        back.cells["micrograd"] = Cell(text=backward_fails)
 
+
+def _missing(rows: list[Row]) -> dict[str, Library]:
+    """The installed libraries; the others' cells in ``rows`` say why they are missing."""
+    found = {}
     for name, lib in libraries().items():
         if isinstance(lib, str):
-            continue
+            for row in rows:
+                row.cells[name] = Cell(text=lib)
+        else:
+            found[name] = lib
+    return found
+
+
+# ---- 2. the deep chain -----------------------------------------------------------------
+
+
+def run_chain(n: int, repeats: int) -> list[Row]:
+    """W2: build and backward of the chain, their total, and the peak memory."""
+    build = Row(f"W2 chain y = y * {FACTOR}, {n:,} ops: build", "s")
+    back = Row(f"W2 chain, {n:,} ops: backward", "s")
+    total = Row(f"W2 chain, {n:,} ops: build + backward", "s")
+    peak = Row(f"W2 chain, {n:,} ops: peak memory (build + backward)", "MB")
+    failing = micrograd_failing_depth() if micrograd_engine is not None else None
+    libs = _missing([build, back, total, peak])
+    builders = {name: partial(lambda lib: chain(lib, n)[1], lib) for name, lib in libs.items()}
+    fails = f"RecursionError from depth {failing}" if failing is not None else None
+    time_build_and_backward(build, back, builders, repeats, fails)
+    for name in libs:
+        built, backward = build.cells[name], back.cells.get(name)
+        if built.value is not None and backward is not None and backward.value is not None:
+            total.cells[name] = Cell(built.value + backward.value)
+
+    for name, lib in libs.items():
         if name == "torch":
             peak.cells[name] = Cell(text="n/a: C++ allocations")
             continue
@@ -162,7 +193,7 @@ def run_chain(n: int, repeats: int) -> list[Row]:
         gc.collect()
         text = "build only" if name == "micrograd" else ""
         peak.cells[name] = Cell(peak_bytes, text)
-    return [build, back, peak]
+    return [build, back, total, peak]
 
 
 # ---- 3. memory per node ------------------------------------------------------------------
@@ -174,11 +205,7 @@ def run_memory(n: int) -> list[Row]:
         Row(f"memory per node, y = y * {FACTOR}", "B"),
         Row("memory per node, y = y + x", "B"),
     ]
-    for name, lib in libraries().items():
-        if isinstance(lib, str):
-            for row in rows:
-                row.cells[name] = Cell(text=lib)
-            continue
+    for name, lib in _missing(rows).items():
         if name == "torch":
             for row in rows:
                 row.cells[name] = Cell(text="n/a: C++ allocations")
@@ -203,29 +230,14 @@ def run_memory(n: int) -> list[Row]:
 def run_wide(n: int, repeats: int) -> list[Row]:
     build = Row(f"wide: sum of {n:,} products: build", "s")
     back = Row(f"wide, {n:,} products: backward", "s")
-    timers: dict[str, Callable[[], float]] = {}
-    back_times: dict[str, list[float]] = {}
-    for name, lib in libraries().items():
-        if isinstance(lib, str):
-            build.cells[name] = back.cells[name] = Cell(text=lib)
-            continue
+    builders = {}
+    for name, lib in _missing([build, back]).items():
         ws = [lib.leaf(0.5 + i * 1e-7) for i in range(n)]
         xs = [lib.leaf(1.0 - i * 1e-7) for i in range(n)]
-        back_times[name] = []
-
-        def repetition(name: str = name, lib: Library = lib, ws: Any = ws, xs: Any = xs) -> float:
-            holder: list[Any] = []
-            seconds = timed(lambda: holder.append(lib.total([w * x for w, x in zip(ws, xs)])))
-            if name == "micrograd":
-                return seconds  # a chain of 10^6 additions: RecursionError
-            back_times[name].append(timed(lambda: lib.backward(holder[0])))
-            return seconds
-
-        timers[name] = repetition
-    for name, samples in interleaved(timers, repeats, SLOW).items():
-        build.cells[name] = Cell(median(samples))
-        if back_times[name]:
-            back.cells[name] = Cell(median(back_times[name]))
-    if "micrograd" in timers:
-        back.cells["micrograd"] = Cell(text="RecursionError (Python's sum is a chain)")
+        builders[name] = partial(
+            lambda lib, ws, xs: lib.total([w * x for w, x in zip(ws, xs)]), lib, ws, xs
+        )
+    time_build_and_backward(
+        build, back, builders, repeats, "RecursionError (Python's sum is a chain)"
+    )
     return [build, back]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -147,17 +148,116 @@ def handwritten_step(layers: Layers, points: list[Any], labels: list[float]) -> 
     return lambda k: model.step(points, labels, learning_rate(k), ALPHA)
 
 
+def torch_batched_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
+    """PyTorch as it is meant to be used: the 100 points as one (100, 2) float64 tensor."""
+    assert torch is not None
+    t = torch
+    weights = [
+        t.tensor([w for w, _ in layer], dtype=t.float64, requires_grad=True) for layer in layers
+    ]
+    biases = [
+        t.tensor([b for _, b in layer], dtype=t.float64, requires_grad=True) for layer in layers
+    ]
+    params = [*weights, *biases]
+    x = t.tensor(points, dtype=t.float64)
+    y = t.tensor(labels, dtype=t.float64)
+
+    def step(k: int) -> float:
+        h = x
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            h = h @ w.T + b
+            if i < len(weights) - 1:
+                h = h.relu()
+        data_loss = (1 - y * h[:, 0]).relu().mean()
+        total_loss = data_loss + ALPHA * sum((p * p).sum() for p in params)
+        for p in params:
+            p.grad = None
+        total_loss.backward()
+        with t.no_grad():
+            for p in params:
+                p -= learning_rate(k) * p.grad
+        return float(total_loss.item())
+
+    return step
+
+
+def _model(layers: Layers) -> tuple[Any, list[mg.Value], Any]:
+    from microgradient import nn, optim
+
+    model = nn.MLP(2, SIZES, activation="relu", seed=0)
+    params = model.parameters()
+    for p, x in zip(params, _flat(layers), strict=True):
+        p.data = x
+    return model, params, optim.SGD(params, lr=learning_rate(0))
+
+
+def traced_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
+    """Trace the whole step's loss once; each step replays it as straight-line Python.
+
+    The points are constants of the traced graph (the demo trains on the same 100
+    points every step); the parameters are its inputs, read from the model at each
+    run, so the optimiser's updates are seen by the next one.
+    """
+    from microgradient import nn
+
+    model, params, optimizer = _model(layers)
+    loss = nn.hinge([model(list(x)) for x in points], labels) + ALPHA * mg.dot(params, params)
+    program = mg.trace(loss)
+
+    def step(k: int) -> float:
+        result = program.run()
+        model.zero_grad()
+        result.accumulate_grads()
+        optimizer.lr = learning_rate(k)
+        optimizer.step()
+        return float(result.value)
+
+    return step
+
+
+def traced_batched_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
+    """Trace one sample's loss, with the point and its label as inputs; run all 100 at once.
+
+    Sample i's loss is ``relu(1 - y_i * score_i) + ALPHA * |params|^2``; seeding the
+    backward pass with 1/100 makes the parameters' gradients those of the mean over
+    the batch, which is the demo's loss (the penalty is the same in every sample).
+    """
+    import numpy as np
+
+    model, params, optimizer = _model(layers)
+    x1, x2, y = mg.Value(0.0, label="x1"), mg.Value(0.0, label="x2"), mg.Value(1.0, label="y")
+    score = model([x1, x2])
+    program = mg.trace((1.0 - y * score).relu() + ALPHA * mg.dot(params, params))
+    feed = {x1: np.array([p[0] for p in points]), x2: np.array([p[1] for p in points])}
+    feed[y] = np.array(labels)
+    batch = len(points)
+
+    def step(k: int) -> float:
+        result = program.run(feed, gradient=1.0 / batch)
+        model.zero_grad()
+        result.accumulate_grads()
+        optimizer.lr = learning_rate(k)
+        optimizer.step()
+        return float(result.value.mean())
+
+    return step
+
+
 def _flat(layers: Layers) -> list[float]:
     return [p for layer in layers for w, b in layer for p in (*w, b)]
 
 
 def contenders() -> dict[str, Callable[[Layers, list[Any], list[float]], Step] | str]:
-    """Each column's step factory, or the reason it is missing."""
+    """Each contender's step factory, or the reason it is missing."""
+    missing_torch = "not installed"
     return {
         "microgradient": microgradient_step,
         "micrograd": micrograd_step if micrograd_nn is not None else "not installed",
-        "torch": torch_step if torch is not None else "not installed",
+        "torch": torch_step if torch is not None else missing_torch,
         "hand-written": handwritten_step,
+        "traced": traced_step,
+        "traced, batched": traced_batched_step,
+        "torch, batched": torch_batched_step if torch is not None else missing_torch,
     }
 
 
@@ -178,18 +278,24 @@ def check_agreement(steps: int = 3) -> None:
 
 
 def run(repeats: int) -> list[Row]:
+    """W1: the step's median time per contender, and what tracing costs once."""
     check_agreement()
     points, labels = moons()
     layers = initial_layers()
-    row = Row("MLP step 2-16-16-1, 100 points", "ms")
+    row = Row("W1 MLP step 2-16-16-1, 100 points", "ms")
+    once = Row("W1 traced: build, trace and first run (once)", "ms")
     timers = {}
     for name, factory in contenders().items():
         if isinstance(factory, str):
             row.cells[name] = Cell(text=factory)
             continue
-        step = factory(layers, points, labels)
         counter = iter(range(10**9))
+        start = time.perf_counter()
+        step = factory(layers, points, labels)
+        if name.startswith("traced"):
+            step(next(counter))  # the first run compiles the replay
+            once.cells[name] = Cell(time.perf_counter() - start)
         timers[name] = lambda step=step, counter=counter: timed(lambda: step(next(counter)))
     for name, samples in interleaved(timers, repeats).items():
         row.cells[name] = Cell(median(samples))
-    return [row]
+    return [row, once]
