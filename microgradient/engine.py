@@ -907,8 +907,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     if all(weight_is_value) and not any(input_is_value):
         if not all(map(isinstance, xs, repeat(float))):
             xs = tuple(_constant("dot", x) for x in xs)
-        data = _exact_sum(list(map(mul, map(_read_data, ws), xs)))
-        return _result("dot", data, ws, lambda get, out, k=xs: k, None, xs)
+        return dot_of_numbers(ws, xs)
     # mixed operands (a neuron's bias rides on a constant input 1): the Value * Value
     # terms first, whose local derivatives are their partners, then each Value
     # multiplied by a number, whose local derivative is that number
@@ -959,10 +958,32 @@ def dot_of_values(weights: tuple[Value, ...], inputs: tuple[Value, ...]) -> Valu
     (11.0, 4, ())
     """
     data = _exact_sum([w.data * x.data for w, x in zip(weights, inputs)])
-    partners = inputs + weights  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
+    parents = weights + inputs
+    n = len(weights)
+    # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i: the rule reads the partners from
+    # ``parents`` rather than keep a tuple of its own (one object less per node)
     return _result(
-        "dot", data, weights + inputs, lambda get, out, p=partners: tuple(map(get, p)), None, ()
+        "dot",
+        data,
+        parents,
+        lambda get, out, p=parents, n=n: (*map(get, p[n:]), *map(get, p[:n])),
+        None,
+        (),
     )
+
+
+def dot_of_numbers(weights: tuple[Value, ...], numbers: tuple[float, ...]) -> Value:
+    """``dot(weights, numbers)`` for ``Value`` weights and float inputs of equal length, unchecked.
+
+    The same node as :func:`dot` builds (the numbers are its ``coefficients``);
+    like :func:`dot_of_values`, for a layer whose inputs are known to be floats.
+
+    >>> y = dot_of_numbers((Value(1.0), Value(2.0)), (3.0, 4.0))
+    >>> y.data, len(y.parents), y.coefficients
+    (11.0, 2, (3.0, 4.0))
+    """
+    data = _exact_sum([w.data * c for w, c in zip(weights, numbers)])
+    return _result("dot", data, weights, lambda get, out, k=numbers: k, None, numbers)
 
 
 # ---- module-level functions: a float gives a float, a Value gives a Value ------------

@@ -28,7 +28,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from microgradient.engine import Operand, Value, dot, dot_of_values
+from microgradient.engine import Operand, Value, dot, dot_of_numbers, dot_of_values
 from microgradient.engine import sum as value_sum
 from microgradient.errors import DomainError, ModelShapeError, OperandTypeError
 
@@ -240,14 +240,10 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Operand] | Operand) -> Value:
         return self._forward(*_with_bias_input(x, self.nin, self))
 
-    def _forward(self, inputs_and_one: tuple[Operand, ...], all_values: bool) -> Value:
-        # a layer prepares the inputs once for all of its neurons; the weights are Values,
-        # so when the inputs are too, the engine's unchecked dot builds the same node faster
-        weights = (*self.w, self.b)
-        if all_values:
-            pre_activation = dot_of_values(weights, inputs_and_one)  # type: ignore[arg-type]
-        else:
-            pre_activation = dot(weights, inputs_and_one)
+    def _forward(self, inputs_and_one: tuple[Operand, ...], product: _Dot) -> Value:
+        # a layer prepares the inputs once for all of its neurons, and picks the dot
+        # that suits them (the weights are Values, so an unchecked one if it can)
+        pre_activation = product((*self.w, self.b), inputs_and_one)
         activate = self._activate
         return pre_activation if activate is None else activate(pre_activation)
 
@@ -303,8 +299,8 @@ class Layer(Module):
 
     def forward(self, x: Sequence[Operand] | Operand) -> list[Value]:
         """The outputs of all neurons, as a list even when there is only one."""
-        inputs_and_one, all_values = _with_bias_input(x, self.nin, self)
-        return [neuron._forward(inputs_and_one, all_values) for neuron in self.neurons]
+        inputs_and_one, product = _with_bias_input(x, self.nin, self)
+        return [neuron._forward(inputs_and_one, product) for neuron in self.neurons]
 
     def parameters(self) -> list[Value]:
         return [p for neuron in self.neurons for p in neuron.parameters()]
@@ -409,10 +405,14 @@ class MLP(Module):
         return f"MLP({sizes[0]}, {sizes[1:]}, activation={self.activation!r})"
 
 
+_Dot: TypeAlias = Callable[[tuple[Value, ...], tuple[Any, ...]], Value]
+
+
 def _with_bias_input(
     x: Sequence[Operand] | Operand, nin: int, module: Module
-) -> tuple[tuple[Operand, ...], bool]:
-    """The inputs followed by the constant 1 that the bias weight multiplies; all Values?"""
+) -> tuple[tuple[Operand, ...], _Dot]:
+    """The inputs followed by the constant 1 that the bias weight multiplies, and the
+    dot that suits them: an unchecked one when they are all Values or all floats."""
     if isinstance(x, (Value, float, int)):
         x = [x]
     if len(x) != nin:
@@ -421,8 +421,9 @@ def _with_bias_input(
     # Value inputs get a Value 1 (a fresh leaf, so no gradient piles up on a shared one).
     if isinstance(x[0], Value):
         inputs = (*x, Value(1.0, label="1"))
-        return inputs, all(map(isinstance, inputs, repeat(Value)))
-    return (*x, 1.0), False
+        return inputs, dot_of_values if all(map(isinstance, inputs, repeat(Value))) else dot
+    numbers = (*x, 1.0)
+    return numbers, dot_of_numbers if all(map(isinstance, numbers, repeat(float))) else dot
 
 
 def _positive_int(who: str, what: str, n: object) -> int:

@@ -682,3 +682,28 @@ def test_the_unchecked_dot_builds_the_same_node_as_dot(
         checked.parents.index(p) for p in leaves
     ]
     assert [float(p.grad) for p in same_leaves] == [float(p.grad) for p in leaves]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False)),
+        max_size=12,
+    )
+)
+def test_the_unchecked_dot_of_numbers_builds_the_same_node_as_dot(
+    pairs: list[tuple[float, float]],
+) -> None:
+    numbers = tuple(x for _, x in pairs)
+    nodes = []
+    for build in (mg.dot, mg.engine.dot_of_numbers):
+        ws = tuple(Value(w) for w, _ in pairs)
+        node = build(ws, numbers)
+        node.backward()
+        nodes.append((node, ws))
+    (checked, ws), (unchecked, same_ws) = nodes
+    assert unchecked.data == checked.data
+    assert (unchecked.op, unchecked.constant) == ("dot", None)
+    assert unchecked.coefficients == checked.coefficients == numbers
+    assert [p.data for p in unchecked.parents] == [p.data for p in checked.parents]
+    assert [w.grad for w in same_ws] == [w.grad for w in ws] == list(numbers)
