@@ -28,20 +28,11 @@ ALPHA = 1e-4
 def moons(
     n: int = 100, noise: float = 0.1, seed: int = 1
 ) -> tuple[list[tuple[float, float]], list[float]]:
-    """scikit-learn's ``make_moons`` (the demo's data set) without scikit-learn; labels are ±1."""
-    rng = random.Random(seed)
-    half = n // 2
-    points: list[tuple[float, float]] = []
-    labels: list[float] = []
-    for i in range(n):
-        outer = i < half
-        k = i if outer else i - half
-        m = half if outer else n - half
-        t = math.pi * k / (m - 1)
-        x, y = (math.cos(t), math.sin(t)) if outer else (1.0 - math.cos(t), 0.5 - math.sin(t))
-        points.append((x + rng.gauss(0.0, noise), y + rng.gauss(0.0, noise)))
-        labels.append(-1.0 if outer else 1.0)
-    return points, labels
+    """The demo's data set: scikit-learn's ``make_moons``, with labels ±1 as the demo uses."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    return [(float(a), float(b)) for a, b in x], [2.0 * float(t) - 1.0 for t in y]
 
 
 def initial_layers(seed: int = 0) -> Layers:
