@@ -65,30 +65,46 @@ def locate_error(
 class _Run:
     """Consecutive instructions of one kind, as the columns its kernels loop over."""
 
-    def __init__(self, key: tuple[Any, ...], instructions: list[Instruction]) -> None:
+    def __init__(self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int) -> None:
         self.key = key
+        self.instructions = columns.instructions[start:stop]
+        self.slots = columns.slots[start:stop]
+        self.args = columns.args[start:stop]
+        self.constants = columns.constants[start:stop]
+        self.coefficients = columns.coefficients[start:stop]
+        self.first = columns.first[start:stop]
+        self.second = columns.second[start:stop]
+
+
+class _Columns:
+    """A program's instructions field by field (slicing these makes runs cheaply)."""
+
+    def __init__(self, instructions: tuple[Instruction, ...]) -> None:
         self.instructions = instructions
-        slots, _, args, constants, coefficients = zip(*instructions)
-        self.slots: list[int] = list(slots)
-        self.args: list[tuple[int, ...]] = list(args)
-        self.constants: list[float | None] = list(constants)
-        self.coefficients = [c or () for c in coefficients]
-        self.first = list(map(itemgetter(0), args))
-        self.second = list(map(itemgetter(-1), args))
+        slots, ops, args, constants, coefficients = zip(*instructions)
+        self.slots: tuple[int, ...] = slots
+        self.ops: tuple[str, ...] = ops
+        self.args: tuple[tuple[int, ...], ...] = args
+        self.constants: tuple[float | None, ...] = constants
+        self.coefficients = tuple(c or () for c in coefficients)
+        self.first = tuple(map(itemgetter(0), args))
+        self.second = tuple(map(itemgetter(-1), args))
 
 
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
-    instructions = program.instructions
+    if not program.instructions:
+        return
+    columns = _Columns(program.instructions)
+    kinds = list(zip(columns.ops, map(len, columns.args)))
     if split:
-        for instruction in instructions:
-            yield _Run((instruction.op, len(instruction.args)), [instruction])
+        for i, kind in enumerate(kinds):
+            yield _Run(kind, columns, i, i + 1)
         return
-    if not instructions:
-        return
-    _, ops, args, _, _ = zip(*instructions)
-    kinds = zip(ops, map(len, args))
-    for key, group in groupby(zip(kinds, instructions), key=itemgetter(0)):
-        yield _Run(key, list(map(itemgetter(1), group)))
+    start = 0
+    for key, group in groupby(kinds):
+        stop = start + len(list(group))
+        yield _Run(key, columns, start, stop)
+        start = stop
 
 
 def _execute(
