@@ -465,7 +465,12 @@ class _Run:
         operation = self.plan.program.operations[group.members[0].op]
         columns = [self._samples(self.gather(gather), group.batched) for gather in group.gathers]
         forward = operation_forward(operation)
-        outs = [forward(*values) for values in zip(*columns)]
+        outs = []
+        for sample, values in enumerate(zip(*columns)):
+            try:
+                outs.append(forward(*values))
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
         out = self.vector(outs)
         out = xp.reshape(out, (self.size, 1)) if group.batched else out
         self.saved[g] = (columns, outs)
@@ -583,14 +588,25 @@ class _Run:
         ups = self._samples(upstream, group.batched)
         slopes = operation_slopes(operation)
         contributions: list[list[float]] = [[] for _ in group.gathers]
-        for up, values, out in zip(ups, zip(*columns), outs):
+        for sample, (up, values, out) in enumerate(zip(ups, zip(*columns), outs)):
             # as in the eager engine, derivatives are not evaluated for a zero gradient
-            locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
+            try:
+                locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
+            except ArithmeticError as error:  # as the engine's backward reports it
+                if isinstance(error, MicrogradientError):
+                    raise
+                raise self.plan.program.overflow_error(
+                    group.members[0], values, sample if group.batched else None, backward=True
+                ) from error
             for j, local in enumerate(locals_):
                 contributions[j].append(up * local if local != 0.0 else 0.0)
         for gather, contribution in zip(group.gathers, contributions):
             block = self.xp.reshape(self.vector(contribution), (-1, 1))
             self.scatter(gather, block if group.batched else block[0])
+
+
+def _in_sample(sample: int, batched: bool) -> str:
+    return f" (in sample {sample} of the batch)" if batched else ""
 
 
 def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:

@@ -276,3 +276,26 @@ def test_zero_times_infinity_is_zero_in_the_chain_rule_as_in_the_engine(make) ->
     result = mg.trace(root).run()
     assert same(result.value, root.data)
     assert same(result.grads[x], x.grad), (result.grads[x], x.grad)
+
+
+@mg.operation
+def reciprocal_slope(x: float) -> float:
+    """An operation whose derivative fails at 0, as user code may."""
+    return x
+
+
+@reciprocal_slope.derivatives
+def _(x: float, out: float) -> tuple[float]:
+    return (1.0 / x,)
+
+
+def test_an_operation_whose_derivative_fails_raises_like_the_engine() -> None:
+    x = Value(0.0, label="x")
+    root = reciprocal_slope(x) * 2.0
+    with pytest.raises(mg.MicrogradientError) as eager:
+        root.backward()
+    program = mg.trace(root)
+    with pytest.raises(type(eager.value), match="reciprocal_slope"):
+        program.run()
+    with pytest.raises(type(eager.value), match="sample 1"):
+        program.run({x: [1.0, 0.0]})
