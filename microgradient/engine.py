@@ -504,7 +504,7 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                         pairs: Iterable[tuple[Value, Any]] = zip(
                             node.parents, node._local_rule(_read_node, node)
                         )
-                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                        if upstream.data == 0.0 or upstream.data - upstream.data != 0.0:
                             pairs = [
                                 p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
                             ]
@@ -523,7 +523,9 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                     slopes: Iterable[tuple[Value, Any]] = zip(
                         node.parents, node._local_rule(_read_data, node.data)
                     )
-                    if upstream - upstream != 0.0:  # infinite: a zero slope stops it (0 * inf = 0)
+                    if (
+                        upstream - upstream != 0.0
+                    ):  # inf or nan: a zero slope stops it (0 * inf = 0)
                         slopes = [p for p in slopes if p[1] != 0.0]
                     for parent, local in slopes:
                         parent.grad += local * upstream
@@ -537,9 +539,12 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
 
 
 def _zero_times_infinity(slope: Any, upstream: float) -> bool:
-    """True when slope * upstream is 0 * inf, which the chain rule counts as 0."""
+    """True when slope * upstream is 0 * inf, which the chain rule counts as 0.
+
+    A zero slope also stops a nan gradient, as it does in the plain pass.
+    """
     data = slope.data if isinstance(slope, Value) else slope
-    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and math.isinf(upstream))
+    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and upstream - upstream != 0.0)
 
 
 def _result(
