@@ -732,8 +732,9 @@ class _ManualStep:
     """The local rule of a micrograd-style node: runs its ``_backward`` closure.
 
     The closure adds to the parents' ``.grad`` itself, so the rule returns no local
-    derivatives. A recorded pass (``create_graph=True``) cannot use it: the closure
-    computes numbers, not ``Value``s.
+    derivatives (:func:`local_derivatives` measures them for drawings). A recorded
+    pass (``create_graph=True``) cannot use it: the closure computes numbers, not
+    ``Value``s.
     """
 
     __slots__ = ("step",)
@@ -760,20 +761,42 @@ def _push_one_step(node: Value) -> None:
 
 
 def local_derivatives(node: Value) -> tuple[float, ...] | None:
-    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf or a hand-made node.
+    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf.
 
-    A node made micrograd's way (``Value(data, _children, _op)`` with a ``_backward``
-    closure) has no local derivatives to report: its closure adds to the parents'
-    gradients directly.
+    For a node made micrograd's way (``Value(data, _children, _op)`` with a
+    ``_backward`` closure) they are measured: the closure runs once with
+    ``node.grad = 1`` and the parents' gradients at 0 (a chain-rule step is linear
+    in ``node.grad``), and every gradient is restored afterwards. A parent listed
+    twice gets the whole of its derivative at its first position.
 
     >>> x = Value(3.0)
     >>> local_derivatives(x * x)
     (3.0, 3.0)
     """
     rule = node._local_rule
-    if rule is None or isinstance(rule, _ManualStep):
+    if rule is None:
         return None
+    if isinstance(rule, _ManualStep):
+        return _measured_slopes(node, rule.step)
     return tuple(float(local) for local in rule(_read_data, node.data))
+
+
+def _measured_slopes(node: Value, step: Callable[[], None]) -> tuple[float, ...]:
+    saved = [(other, other.grad) for other in (node, *node.parents)]
+    try:
+        for parent in node.parents:
+            parent.grad = 0.0
+        node.grad = 1.0
+        step()
+        slopes = []
+        seen: set[int] = set()
+        for parent in node.parents:
+            slopes.append(0.0 if id(parent) in seen else float(parent.grad))
+            seen.add(id(parent))
+        return tuple(slopes)
+    finally:
+        for other, grad in reversed(saved):
+            other.grad = grad
 
 
 @contextmanager
