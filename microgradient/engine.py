@@ -1205,7 +1205,10 @@ class Operation:
         )
 
     def _slopes(self, get: Reader, operands: tuple[Value, ...], out: Any) -> tuple[Any, ...]:
-        slopes: tuple[Any, ...] = self.derivatives(*map(get, operands), out)
+        arguments = tuple(map(get, operands))
+        slopes: tuple[Any, ...] = self._guarded(
+            f"the derivatives of {self.name}", self.derivatives, (*arguments, out)
+        )
         if get is _read_data:  # a plain pass works in floats, whatever the rule returned
             return tuple(
                 _as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes
@@ -1213,20 +1216,31 @@ class Operation:
         return slopes
 
     def _forward(self, floats: tuple[float, ...]) -> float:
-        where = f"{self.name}({', '.join(map(repr, floats))})"
+        result = self._guarded(self.name, self.forward, floats)
+        if isinstance(result, Value):
+            result = result.data
+        return _as_float(self.name, result)
+
+    @staticmethod
+    def _guarded(what: str, function: Callable[..., Any], arguments: tuple[Any, ...]) -> Any:
+        """Call user code; the errors of Python's arithmetic become microgradient errors."""
+        where = f"{what}({', '.join(map(_describe_operand, arguments))})"
         try:
-            result = self.forward(*floats)
+            return function(*arguments)
+        except MicrogradientError:
+            raise
         except ZeroDivisionError as error:
             raise DivisionByZeroError(f"{where}: {error}") from error
         except OverflowError as error:
             raise FloatOverflowError(
-                f"{where}: {error}; return inf from forward to follow the overflow rule"
+                f"{where}: {error}; return inf instead to follow the overflow rule"
             ) from error
         except (ValueError, ArithmeticError) as error:
             raise DomainError(f"{where} is outside the operation's domain: {error}") from error
-        if isinstance(result, Value):
-            result = result.data
-        return _as_float(self.name, result)
+
+
+def _describe_operand(x: Any) -> str:
+    return _describe(x) if isinstance(x, Value) else repr(x)
 
 
 def _arity(forward: Callable[..., float], name: str) -> int:

@@ -331,6 +331,17 @@ def test_forward_errors_become_microgradient_errors() -> None:
     with pytest.raises(mg.FloatOverflowError, match="my_exp"):
         my_exp(Value(1000.0))
 
+    @mg.operation
+    def my_square(x: float) -> float:
+        return x * x
+
+    @my_square.derivatives
+    def _(x: Any, out: Any) -> tuple[Any]:
+        return (math.sqrt(x) * 0.0 + 2 * x,)  # math on floats: fails below 0
+
+    with pytest.raises(mg.DomainError, match=r"the derivatives of my_square\(-2\.0, 4\.0\)"):
+        my_square(Value(-2.0)).backward()
+
 
 def test_redefining_an_operation_replaces_it() -> None:
     @mg.operation(name="twice")
