@@ -616,7 +616,11 @@ def _constant_power(base: Value, c: float, data: float) -> Value:
     if c == 0.0:  # x ** 0 is the constant 1: its slope is 0 at every order, even at x = 0
         return _result("**", data, (base,), lambda get, out: (0.0,), c)
     return _result(
-        "**", data, (base,), lambda get, out, a=base, c=c: (c * _slope_power(get(a), c - 1.0),), c
+        "**",
+        data,
+        (base,),
+        lambda get, out, a=base, c=c: (_times(c, _slope_power(get(a), c - 1.0)),),
+        c,
     )
 
 
@@ -636,11 +640,15 @@ def _slope_power(x: Any, c: Any) -> Any:
 
 def _times(a: Any, b: Any) -> Any:
     """a * b, where a zero times an infinity is zero (``0 * x**-1`` at ``x = 0``)."""
+    product = a * b
+    data = product.data if isinstance(product, Value) else product
+    if data == data:  # not nan: the common case
+        return product
     a_data = a.data if isinstance(a, Value) else a
     b_data = b.data if isinstance(b, Value) else b
     if (a_data == 0.0 and math.isinf(b_data)) or (b_data == 0.0 and math.isinf(a_data)):
         return 0.0
-    return a * b
+    return product
 
 
 def _float_power(base: Value, c: float) -> float:
