@@ -143,15 +143,18 @@ def svg_text(
     <text x="-16.02" y="10" font-size="10" font-family="Noto Sans, ..., sans-serif"><tspan
     x="-16.02">θ₁ </tspan><tspan x="-3.98" font-family="Noto Sans CJK SC, ...">苹果</tspan></text>
     """
-    runs = _runs(text)
-    style = (' font-style="italic"' if italic else "") + (' font-weight="bold"' if bold else "")
+    runs = _runs(text, italic)
+    weight = ' font-weight="bold"' if bold else ""
     extra = f" {attributes.strip()}" if attributes.strip() else ""
     if len(runs) <= 1:
-        family = FONT_FAMILY if not runs or runs[0][1].family == _LATIN else _cjk_family(runs[0][1])
+        face = runs[0][1] if runs else _face(_LATIN, italic)
+        family = FONT_FAMILY if face.family == _LATIN else _cjk_family(face)
         anchoring = "" if anchor == "start" else f' text-anchor="{anchor}"'
+        slant = ' font-style="italic"' if face.italic else ""
         return (
             f'<text x="{_number(x)}" y="{_number(y)}" font-size="{_number(size)}"'
-            f" font-family={quoteattr(family)}{anchoring}{style}{extra}>{escape(text)}</text>"
+            f" font-family={quoteattr(family)}{anchoring}{slant}{weight}{extra}>"
+            f"{escape(text)}</text>"
         )
     glyphs = _layout(text, italic, bold)
     width = sum(glyph.advance for glyph in glyphs) * size
@@ -160,12 +163,14 @@ def svg_text(
     start = 0
     for run_text, face in runs:
         family = "" if face.family == _LATIN else f" font-family={quoteattr(_cjk_family(face))}"
+        upright = ' font-style="normal"' if italic and not face.italic else ""
         run_x = _number(left + glyphs[start].x * size)
-        parts.append(f'<tspan x="{run_x}"{family}>{escape(run_text)}</tspan>')
+        parts.append(f'<tspan x="{run_x}"{family}{upright}>{escape(run_text)}</tspan>')
         start += len(run_text)
+    slant = ' font-style="italic"' if italic else ""
     return (
         f'<text x="{_number(left)}" y="{_number(y)}" font-size="{_number(size)}"'
-        f" font-family={quoteattr(FONT_FAMILY)}{style}{extra}>{''.join(parts)}</text>"
+        f" font-family={quoteattr(FONT_FAMILY)}{slant}{weight}{extra}>{''.join(parts)}</text>"
     )
 
 
@@ -523,6 +528,7 @@ def _faces() -> tuple[_Face, ...]:
 
 
 def _face(family: str, italic: bool = False) -> _Face:
+    """The face of a family in the style asked for, or its first face if it has not that style."""
     candidates = [face for face in _faces() if face.family == family]
     return next((face for face in candidates if face.italic == italic), candidates[0])
 
@@ -534,14 +540,21 @@ def _latin_coverage() -> frozenset[int]:
     return frozenset(upright.keys() & italic.keys())
 
 
-def _runs(text: str) -> list[tuple[str, _Face]]:
-    """``text`` cut into runs, each with the upright face that draws it.
+_MINUS = "\u2212"
+
+
+@functools.lru_cache(maxsize=65536)
+def _runs(text: str, italic: bool) -> tuple[tuple[str, _Face], ...]:
+    """``text`` cut into runs, each with the face that draws it.
 
     A character goes to Noto Sans if it has it, else to the CJK face for the text's language if
     that has it, else to Noto Sans (which draws its blank box). Spaces and combining marks stay
-    in the run they follow, if its face has them.
+    in the run they follow, if its face has them. Italic text is set in Noto Sans Italic, but
+    for the minus sign: that face draws it as short as a hyphen, and ``−0.5`` would read
+    ``-0.5``; CJK faces have no italic and stay upright.
     """
     latin = _face(_LATIN)
+    slanted = _face(_LATIN, italic=True) if italic else latin
     cjk = _face(_CJK[_cjk_language(text) or "Chinese"])
     covered = _latin_coverage()
     faces: list[_Face] = []
@@ -550,13 +563,17 @@ def _runs(text: str) -> list[tuple[str, _Face]]:
         if faces and joins and faces[-1].has(character):
             faces.append(faces[-1])
         elif ord(character) in covered or not cjk.has(character):
-            faces.append(latin)
+            faces.append(latin if character == _MINUS else slanted)
         else:
             faces.append(cjk)
-    return [
-        ("".join(character for character, _ in run), face)
-        for face, run in itertools.groupby(zip(text, faces), key=lambda pair: pair[1])
-    ]
+    runs = []
+    for face, run in itertools.groupby(zip(text, faces), key=lambda pair: pair[1]):
+        run_text = "".join(character for character, _ in run)
+        if face is slanted and not all(map(face.has, run_text)) and all(map(latin.has, run_text)):
+            # resvg sets the run upright when the italic lacks a letter the upright has
+            face = latin
+        runs.append((run_text, face))
+    return tuple(runs)
 
 
 def _cjk_family(face: _Face) -> str:
@@ -581,12 +598,7 @@ def _layout(text: str, italic: bool, bold: bool) -> tuple[_Glyph, ...]:
     """
     glyphs = []
     x = 0.0
-    for run_text, face in _runs(text):
-        if face.family == _LATIN and italic:
-            slanted = _face(_LATIN, italic=True)
-            # resvg sets a run in the upright face if the italic lacks a letter the upright has
-            if all(slanted.has(c) for c in run_text) or not all(face.has(c) for c in run_text):
-                face = slanted
+    for run_text, face in _runs(text, italic):
         instance = face.instance(bold)
         names = [face.cmap.get(ord(character), ".notdef") for character in run_text]
         for index, name in enumerate(names):

@@ -123,6 +123,20 @@ def test_ink_bounds_are_where_resvg_draws_ink(text: str, italic: bool, bold: boo
     assert rows.max() + 1 == pytest.approx(baseline + bounds.bottom, abs=1.5)
 
 
+def ink_width(text: str, *, italic: bool) -> int:
+    body = text_element(text, SIZE, SIZE, SIZE, italic=italic, bold=False, anchor="start")
+    columns = ink_columns(render(body, 4 * SIZE, 1.5 * SIZE))
+    return int(columns[-1] - columns[0] + 1)
+
+
+def test_an_italic_minus_sign_is_as_long_as_an_upright_one() -> None:
+    # Noto Sans Italic draws U+2212 as short as a hyphen, so italic numbers set it upright
+    minus = ink_width("\u2212", italic=True)
+    assert minus == pytest.approx(ink_width("\u2212", italic=False), abs=1)
+    assert minus > 1.5 * ink_width("-", italic=True)
+    assert 'font-style="normal">\u2212' in fonts.svg_text("\u22120.5", 0, 0, 10, italic=True)
+
+
 def test_text_without_ink_has_empty_bounds_and_a_width() -> None:
     assert fonts.ink_bounds("  ", 12) == (0.0, 0.0, 0.0, 0.0)
     assert fonts.text_width("  ", 12) > 0
