@@ -47,7 +47,6 @@ from xml.sax.saxutils import escape, quoteattr
 
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTCollection, TTFont
-from fontTools.varLib.varStore import VarStoreInstancer
 
 __all__ = [
     "FONT_FAMILY",
@@ -408,6 +407,9 @@ class _Instance:
         if bold and "GDEF" in face.font:
             store = getattr(face.font["GDEF"].table, "VarStore", None)
             if store is not None:
+                # imported here: fontTools.varLib takes a tenth of a second to import
+                from fontTools.varLib.varStore import VarStoreInstancer
+
                 axes = face.font["fvar"].axes
                 self._variations = VarStoreInstancer(store, axes, self._glyphs.location)
         self._kerning = _kerning_lookups(face.font)
@@ -527,6 +529,7 @@ def _faces() -> tuple[_Face, ...]:
     return tuple(faces)
 
 
+@functools.cache
 def _face(family: str, italic: bool = False) -> _Face:
     """The face of a family in the style asked for, or its first face if it has not that style."""
     candidates = [face for face in _faces() if face.family == family]
@@ -613,6 +616,8 @@ def _layout(text: str, italic: bool, bold: bool) -> tuple[_Glyph, ...]:
 def _cjk_language(text: str) -> str | None:
     han = False
     for character in text:
+        if character < "\u1100":  # below the first hangul jamo: no CJK script
+            continue
         name = unicodedata.name(character, "")
         if name.startswith(("HANGUL", "HALFWIDTH HANGUL")):
             return "Korean"
