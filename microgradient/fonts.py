@@ -145,6 +145,9 @@ def svg_text(
     runs = _runs(text, italic)
     weight = ' font-weight="bold"' if bold else ""
     extra = f" {attributes.strip()}" if attributes.strip() else ""
+    if " ".join(text.split()) != text:
+        # SVG drops leading and trailing spaces and joins runs of them unless told not to
+        extra += ' xml:space="preserve"'
     if len(runs) <= 1:
         face = runs[0][1] if runs else _face(_LATIN, italic)
         family = FONT_FAMILY if face.family == _LATIN else _cjk_family(face)

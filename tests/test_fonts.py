@@ -137,6 +137,11 @@ def test_an_italic_minus_sign_is_as_long_as_an_upright_one() -> None:
     assert 'font-style="normal">\u2212' in fonts.svg_text("\u22120.5", 0, 0, 10, italic=True)
 
 
+@pytest.mark.parametrize("text", [" a", "a  b", "a ", " 苹果  x ", "x\u00a0=\u00a01"])
+def test_spaces_are_kept_as_measured(text: str) -> None:
+    assert fonts.text_width(text, SIZE) == pytest.approx(drawn_advance(text, SIZE), abs=1.0)
+
+
 def test_text_without_ink_has_empty_bounds_and_a_width() -> None:
     assert fonts.ink_bounds("  ", 12) == (0.0, 0.0, 0.0, 0.0)
     assert fonts.text_width("  ", 12) > 0
