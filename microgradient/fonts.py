@@ -48,6 +48,8 @@ from xml.sax.saxutils import escape, quoteattr
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTCollection, TTFont
 
+from microgradient.errors import RenderError
+
 __all__ = [
     "FONT_FAMILY",
     "InkBounds",
@@ -142,6 +144,8 @@ def svg_text(
     <text x="-16.02" y="10" font-size="10" font-family="Noto Sans, ..., sans-serif"><tspan
     x="-16.02">θ₁ </tspan><tspan x="-3.98" font-family="Noto Sans CJK SC, ...">苹果</tspan></text>
     """
+    if anchor not in _ANCHOR_SHARE:
+        raise RenderError(f"svg_text: text-anchor must be start, middle or end, not {anchor!r}")
     runs = _runs(text, italic)
     weight = ' font-weight="bold"' if bold else ""
     extra = f" {attributes.strip()}" if attributes.strip() else ""
@@ -160,7 +164,7 @@ def svg_text(
         )
     glyphs = _layout(text, italic, bold)
     width = sum(glyph.advance for glyph in glyphs) * size
-    left = x - {"start": 0.0, "middle": width / 2, "end": width}[anchor]
+    left = x - width * _ANCHOR_SHARE[anchor]
     parts = []
     start = 0
     for run_text, face in runs:
@@ -176,6 +180,9 @@ def svg_text(
     )
 
 
+#: how much of a text's width lies left of its x, by text-anchor
+_ANCHOR_SHARE = {"start": 0.0, "middle": 0.5, "end": 1.0}
+
 _TEXT_ELEMENT = re.compile(r"<text\b([^>]*)>([^<]*)</text>")
 _ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*("[^"]*"|'[^']*')""")
 _NUMBER = re.compile(r"^\s*(-?[\d.]+(?:e-?\d+)?)(?:px)?\s*$")
@@ -184,10 +191,11 @@ _NUMBER = re.compile(r"^\s*(-?[\d.]+(?:e-?\d+)?)(?:px)?\s*$")
 def set_text_fonts(svg: str) -> str:
     """An SVG document with its text elements written by :func:`svg_text`.
 
-    Every ``<text>`` element holding plain text with a single ``x`` and ``y`` (as Graphviz
-    writes them) is rewritten from its text, position, ``font-size`` (16 if it has none),
-    ``text-anchor``, ``font-style`` and ``font-weight``; its other attributes are kept, its
-    ``font-family`` replaced. Elements that hold other elements are left as they are.
+    Every ``<text>`` element that holds plain text and has one ``x`` and one ``y`` (as
+    Graphviz writes them) is rewritten from its text, position, ``font-size`` (16 if it has
+    none), ``text-anchor``, ``font-style`` and ``font-weight``; its other attributes are kept,
+    its ``font-family`` replaced. Other elements are left as they are: those that hold other
+    elements, place each letter, or anchor text other than at its start, middle or end.
 
     >>> svg = '<text x="1" y="2" font-family="Times" fill="red">a&amp;b</text>'
     >>> print(set_text_fonts(svg))  # doctest: +NORMALIZE_WHITESPACE
@@ -199,7 +207,8 @@ def set_text_fonts(svg: str) -> str:
         attributes = {name: value[1:-1] for name, value in _ATTRIBUTE.findall(element[1])}
         numbers = [_NUMBER.match(attributes.get(name, "0")) for name in ("x", "y")]
         size = _NUMBER.match(attributes.get("font-size", "16"))
-        if None in numbers or size is None:
+        anchor = attributes.get("text-anchor", "start")
+        if None in numbers or size is None or anchor not in _ANCHOR_SHARE:
             return element[0]
         x, y = (float(match[1]) for match in numbers if match is not None)
         kept = " ".join(
@@ -213,7 +222,7 @@ def set_text_fonts(svg: str) -> str:
             x,
             y,
             float(size[1]),
-            anchor=attributes.get("text-anchor", "start"),
+            anchor=anchor,
             italic=attributes.get("font-style") in ("italic", "oblique"),
             bold=weight in ("bold", "bolder") or (weight.isdigit() and int(weight) >= 600),
             attributes=kept,

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from microgradient import fonts
+from microgradient import RenderError, fonts
 
 CHINESE = ["苹果", "个数", "消费税", "蘋果價格"]
 JAPANESE = ["りんご", "勾配の計算", "カタカナ"]
@@ -235,16 +235,22 @@ def test_runs_are_placed_where_the_measures_put_them(anchor: str) -> None:
         assert xs[index] == pytest.approx(start + before, abs=0.01)
 
 
+def test_an_unknown_anchor_is_refused() -> None:
+    with pytest.raises(RenderError, match="'left'"):
+        fonts.svg_text("x", 0, 0, 10, anchor="left")
+
+
 def test_set_text_fonts_rewrites_every_plain_text_element() -> None:
     svg = (
         f'<svg xmlns="{SVG[1:-1]}"><g>'
         '<text text-anchor="middle" x="50" y="20" font-family="Times,serif" font-size="14.00"'
         ' font-style="italic" fill="#0072b2" class="mg-value">&#45;0.5 苹果</text>'
         '<text x="3" y="4">plain</text>'
-        '<text x="5" y="6"><tspan>kept</tspan></text></g></svg>'
+        '<text x="5" y="6"><tspan>kept</tspan></text>'
+        '<text x="1 2 3" y="6">also kept</text></g></svg>'
     )
     done = ET.fromstring(fonts.set_text_fonts(svg))
-    mixed, plain, kept = done.iter(f"{SVG}text")
+    mixed, plain, kept, positioned = done.iter(f"{SVG}text")
     assert mixed.get("fill") == "#0072b2" and mixed.get("class") == "mg-value"
     assert mixed.get("font-style") == "italic" and "Times" not in mixed.get("font-family", "")
     assert "".join(mixed.itertext()) == "-0.5 苹果"
@@ -257,6 +263,7 @@ def test_set_text_fonts_rewrites_every_plain_text_element() -> None:
     assert plain.get("font-family") == fonts.FONT_FAMILY and plain.get("font-size") == "16"
     assert plain.text == "plain" and plain.get("x") == "3" and plain.get("y") == "4"
     assert kept.get("font-family") is None and kept[0].text == "kept"
+    assert positioned.get("font-family") is None and positioned.text == "also kept"
 
 
 def test_the_module_examples_run() -> None:
