@@ -272,7 +272,25 @@ def test_the_module_examples_run() -> None:
 
 # ---- a box sized from the measures holds the ink -----------------------------------------
 
-ALPHABET = "".join(sorted({c for text in LABELS for c in text})) + "AVWfjgyQ|[]()_-.,0123456789 "
+# the labels' characters, and letters that test the cutting into runs: accented letters that the
+# CJK fonts lack (a shaper would build them from parts), Cyrillic, polytonic Greek, full-width forms
+ALPHABET = "".join(sorted({c for text in LABELS for c in text})) + (
+    "AVWfjgyQ|[]()_-.,0123456789 ĽḈẏάǼԬЖѣ჻ḖŇ，。：（）％∑∞≤√ⁱⁿ"
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    text=st.text(alphabet=ALPHABET, min_size=1, max_size=10).filter(lambda t: t.strip()),
+    italic=st.booleans(),
+    bold=st.booleans(),
+)
+def test_any_mix_of_scripts_is_drawn_as_wide_as_measured(
+    text: str, italic: bool, bold: bool
+) -> None:
+    measured = fonts.text_width(text, SIZE, italic=italic, bold=bold)
+    assert measured == pytest.approx(drawn_advance(text, SIZE, italic=italic, bold=bold), abs=1.0)
+    assert fonts.missing_glyphs(text) == ""
 
 
 @settings(max_examples=40, deadline=None)
