@@ -330,12 +330,13 @@ class LineMetrics(NamedTuple):
 def line_metrics(size: float) -> LineMetrics:
     """The ascent and descent of a line set at ``size``, taken over all the fonts.
 
-    These are the fonts' own line metrics, the same for every label, so boxes of labels in one
-    row line up; they hold the ink of any label in the scripts above (:func:`ink_bounds` gives
-    a label's own).
+    The same for every label, so boxes of labels in one row line up: the larger of the fonts'
+    line spacing and their clipping bounds (OS/2 ``usWinAscent``/``usWinDescent``), which hold
+    the ink of the fonts' glyphs for Latin, Greek, Cyrillic, CJK and mathematical text
+    (:func:`ink_bounds` gives a label's own ink).
 
     >>> metrics = line_metrics(10)
-    >>> 8 < metrics.ascent < 13 and 2 < metrics.descent < 4
+    >>> 8 < metrics.ascent < 13 and 2 < metrics.descent < 5
     True
     """
     ascent, descent = _line_metrics_in_em()
@@ -650,9 +651,10 @@ def _line_metrics_in_em() -> tuple[float, float]:
     ascent = 0.0
     descent = 0.0
     for face in _one_face_per_file():
-        header = face.font["hhea"]
-        ascent = max(ascent, header.ascent / face.units_per_em)
-        descent = max(descent, -header.descent / face.units_per_em)
+        font = face.font
+        em = face.units_per_em
+        ascent = max(ascent, font["hhea"].ascent / em, font["OS/2"].usWinAscent / em)
+        descent = max(descent, -font["hhea"].descent / em, font["OS/2"].usWinDescent / em)
     return ascent, descent
 
 

@@ -142,6 +142,15 @@ def test_spaces_are_kept_as_measured(text: str) -> None:
     assert fonts.text_width(text, SIZE) == pytest.approx(drawn_advance(text, SIZE), abs=1.0)
 
 
+@pytest.mark.parametrize("italic", [False, True])
+def test_line_metrics_hold_the_ink_of_every_label(italic: bool) -> None:
+    line = fonts.line_metrics(SIZE)
+    for text in [*LABELS, "ℊ ǙḖ gjpqy", "(x)"]:
+        bounds = fonts.ink_bounds(text, SIZE, italic=italic)
+        assert bounds.top <= line.ascent and bounds.bottom <= line.descent, text
+    assert fonts.text_height(SIZE) == pytest.approx(line.ascent + line.descent)
+
+
 def test_text_without_ink_has_empty_bounds_and_a_width() -> None:
     assert fonts.ink_bounds("  ", 12) == (0.0, 0.0, 0.0, 0.0)
     assert fonts.text_width("  ", 12) > 0
