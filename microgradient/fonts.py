@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import atexit
 import functools
 import html
 import itertools
@@ -312,9 +313,10 @@ def missing_glyphs(text: str) -> str:
     '😀'
     """
     seen: dict[str, None] = {}
-    for character in text:
-        if _is_drawn(character) and not any(face.has(character) for face in _faces()):
-            seen.setdefault(character)
+    for run_text, face in _runs(text, False):
+        for character in run_text:
+            if _is_drawn(character) and not face.has(character):
+                seen.setdefault(character)
     return "".join(seen)
 
 
@@ -364,9 +366,13 @@ class _Face:
 
     @functools.cached_property
     def font(self) -> TTFont:
+        # lazy: tables are read from the open file as they are needed, the file is closed at exit
         if self.path.suffix.lower() in (".ttc", ".otc"):
-            return TTCollection(str(self.path), lazy=True).fonts[self.index]
-        return TTFont(str(self.path), lazy=True)
+            font = TTCollection(str(self.path), lazy=True).fonts[self.index]
+        else:
+            font = TTFont(str(self.path), lazy=True)
+        atexit.register(font.close)
+        return font
 
     @functools.cached_property
     def family(self) -> str:
@@ -535,7 +541,8 @@ def _faces() -> tuple[_Face, ...]:
     faces: list[_Face] = []
     for path in font_files():
         if path.suffix.lower() in (".ttc", ".otc"):
-            count = len(TTCollection(str(path), lazy=True).fonts)
+            with TTCollection(str(path), lazy=True) as collection:
+                count = len(collection.fonts)
             faces.extend(_Face(path, index) for index in range(count))
         else:
             faces.append(_Face(path, 0))
