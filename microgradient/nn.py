@@ -102,6 +102,11 @@ class Module:
     def _named_tensors(self) -> dict[str, Tensor]:
         return {"parameters": list(self.parameters())}
 
+    def __str__(self) -> str:
+        """What ``print(module)`` shows: the module and its number of parameters."""
+        count = len(self.parameters())
+        return f"{self!r}: {count} parameter{'' if count == 1 else 's'}"
+
     def state_dict(self) -> dict[str, Any]:
         """The parameter values as plain floats in (nested) lists, ready for ``json.dumps``.
 
@@ -406,6 +411,24 @@ class MLP(Module):
     def __repr__(self) -> str:
         sizes = self.sizes
         return f"MLP({sizes[0]}, {sizes[1:]}, activation={self.activation!r})"
+
+    def __str__(self) -> str:
+        """The network layer by layer, as ``print(model)`` shows it.
+
+        >>> print(MLP(2, [16, 16, 1]))
+        MLP(2, [16, 16, 1], activation='relu'): 337 parameters
+          layers[0]: 2 -> 16, relu, 48 parameters
+          layers[1]: 16 -> 16, relu, 272 parameters
+          layers[2]: 16 -> 1, linear, 17 parameters
+        """
+        lines = [super().__str__()]
+        for i, layer in enumerate(self.layers):
+            count = len(layer.parameters())
+            lines.append(
+                f"  layers[{i}]: {layer.nin} -> {layer.nout}, {layer.activation}, "
+                f"{count} parameter{'' if count == 1 else 's'}"
+            )
+        return "\n".join(lines)
 
 
 def _with_bias_input(x: Sequence[Operand] | Operand, nin: int, module: Module) -> list[Operand]:

@@ -805,3 +805,16 @@ def test_fuzz_one_weight_made_non_finite_is_refused(
     assert_loads_or_refuses(path, path.read_bytes())
     with pytest.raises(ModelShapeError, match="nan"):
         nn.load(path)
+
+
+def test_print_shows_the_architecture_and_the_parameter_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print(nn.MLP(3, [4, 2], activation="tanh", seed=0))
+    print(nn.Neuron(2, seed=0))
+    assert capsys.readouterr().out.splitlines() == [
+        "MLP(3, [4, 2], activation='tanh'): 26 parameters",
+        "  layers[0]: 3 -> 4, tanh, 16 parameters",
+        "  layers[1]: 4 -> 2, linear, 10 parameters",
+        "Neuron(2, activation='relu'): 3 parameters",
+    ]
