@@ -1,8 +1,9 @@
 """Neural networks on top of the engine: modules, losses and helpers.
 
 The modules follow micrograd's interface (``Neuron``, ``Layer``, ``MLP``,
-``parameters()``, ``zero_grad()``), so micrograd code runs unchanged, and add
-activations, seeded initialisation and saving to JSON.
+``parameters()``, ``zero_grad()``), so micrograd code runs unchanged (it gives
+micrograd's numbers when the networks are built with ``init="uniform"``), and add
+activations, scaled and seeded initialisation, and saving to JSON.
 
 Graphs stay small: a neuron is one :func:`~microgradient.dot` node (its bias
 rides along as a weight on a constant input 1) plus one activation node, and
