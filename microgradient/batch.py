@@ -592,12 +592,8 @@ class _Run:
             # as in the eager engine, derivatives are not evaluated for a zero gradient
             try:
                 locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
-            except ArithmeticError as error:  # as the engine's backward reports it
-                if isinstance(error, MicrogradientError):
-                    raise
-                raise self.plan.program.overflow_error(
-                    group.members[0], values, sample if group.batched else None, backward=True
-                ) from error
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
             for j, local in enumerate(locals_):
                 contributions[j].append(up * local if local != 0.0 else 0.0)
         for gather, contribution in zip(group.gathers, contributions):
