@@ -53,7 +53,7 @@ from microgradient.errors import (
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
-from microgradient.program import Instruction, Program, Result, trace
+from microgradient.program import Instruction, Parameters, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
@@ -82,6 +82,7 @@ __all__ = [
     "OperandTypeError",
     "Operation",
     "OperationError",
+    "Parameters",
     "Program",
     "RenderError",
     "Result",

@@ -42,7 +42,7 @@ from microgradient.primitives import (
 )
 
 if TYPE_CHECKING:
-    from microgradient.program import Instruction, Program, Result
+    from microgradient.program import Instruction, Parameters, Program, Result
 
 BATCHED_INPUTS = 0  # the group holding the batched inputs, one column each
 SHARED_INPUTS = 1  # the group holding the other inputs (parameters), a vector
@@ -240,7 +240,11 @@ def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
 
 
 def run_batch(
-    program: Program, numbers: list[float], arrays: dict[int, Any], gradient: Any
+    program: Program,
+    numbers: list[float],
+    arrays: dict[int, Any],
+    gradient: Any,
+    parameters: Parameters | None = None,
 ) -> Result:
     """Evaluate ``program`` on a batch: see :meth:`~microgradient.Program.run`."""
     from microgradient.program import Result
@@ -265,7 +269,12 @@ def run_batch(
         batched_inputs = [
             xp.asarray(arrays[p], dtype=xp.float64, device=device) for p in sorted(arrays)
         ]
-        shared = [numbers[p] for p in plan.shared_positions]
+        shared: Any = [numbers[p] for p in plan.shared_positions]
+        # parameters that are exactly the shared inputs enter as their array, unconverted
+        as_array = parameters is not None and parameters.values == plan.shared_leaves
+        if as_array:
+            assert parameters is not None
+            shared = xp.asarray(parameters.data, dtype=xp.float64, device=device)
         run.forward(batched_inputs, shared)
         seed = _seed(xp, device, size, gradient)
         run.backward(seed)
@@ -279,10 +288,19 @@ def run_batch(
                 else xp.zeros(size, dtype=xp.float64, device=device)
             )
         shared_grads = run.grads[SHARED_INPUTS]
-        shared_floats = _floats(shared_grads) if shared_grads is not None else [0.0] * len(shared)
-        grads.update(zip(plan.shared_leaves, shared_floats))
+        if shared_grads is None:
+            shared_grads = xp.zeros(len(plan.shared_leaves), dtype=xp.float64, device=device)
+        if as_array:
+            assert parameters is not None
+            parameters.grad = shared_grads
+        else:
+            grads.update(zip(plan.shared_leaves, _floats(shared_grads)))
     if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
         value, grads = _exactly(program, numbers, arrays, gradient, run)
+        as_array = False
+    if parameters is not None and not as_array:
+        found = [grads.pop(v) for v in parameters.values]
+        parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
     return Result(value, grads)
 
 
@@ -348,10 +366,10 @@ class _Run:
 
     # ---- forward --------------------------------------------------------------------
 
-    def forward(self, batched_inputs: list[Any], shared: list[float]) -> None:
+    def forward(self, batched_inputs: list[Any], shared: Any) -> None:
         xp = self.xp
         self.blocks[BATCHED_INPUTS] = xp.stack(batched_inputs, axis=1) if batched_inputs else None
-        self.blocks[SHARED_INPUTS] = self.vector(shared)
+        self.blocks[SHARED_INPUTS] = shared if hasattr(shared, "shape") else self.vector(shared)
         for g in range(2, len(self.plan.groups)):
             group = self.plan.groups[g]
             if group.kind == "primitive":

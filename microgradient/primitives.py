@@ -370,9 +370,9 @@ class _ToArray(ast.NodeTransformer):
 
 def _like(xp: Any, x: Any, condition: Any) -> Any:
     """``x`` as a float64 array if it is a plain number (some namespaces need arrays in where)."""
-    if isinstance(x, (int, float)):
-        return xp.asarray(float(x), dtype=xp.float64, device=array_api_compat.device(condition))
-    return x
+    if not isinstance(x, (int, float)) or array_api_compat.is_numpy_namespace(xp):
+        return x  # NumPy's where takes plain numbers as they are
+    return xp.asarray(float(x), dtype=xp.float64, device=array_api_compat.device(condition))
 
 
 _array_functions: dict[str, Callable[..., Any]] = {}

@@ -54,7 +54,7 @@ from microgradient.primitives import (
     scalar_names,
 )
 
-__all__ = ["Instruction", "Program", "Result", "trace"]
+__all__ = ["Instruction", "Parameters", "Program", "Result", "trace"]
 
 # forward_backward(input values, output gradient) -> (output value, input gradients)
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
@@ -204,6 +204,53 @@ def _sum_all(array: Any) -> Any:
     return namespace_of(array).sum(array)
 
 
+class Parameters:
+    """Parameters kept in one flat float64 array while a traced program trains.
+
+    The ``Value``s stay the model's parameters (for saving, drawing, eager use);
+    this array stands in for them between :meth:`write_back` calls, so a training
+    step is one program run and one array update instead of a loop over Values.
+
+    >>> import microgradient as mg
+    >>> w = mg.Value(1.0, label="w")
+    >>> program = mg.trace((w * 3.0 - 2.0) ** 2)
+    >>> params = mg.Parameters([w])
+    >>> for _ in range(50):
+    ...     _ = program.run(parameters=params)
+    ...     params.data -= 0.05 * params.grad
+    >>> params.write_back()
+    >>> round(w.data, 6)
+    0.666667
+    """
+
+    def __init__(self, values: Sequence[Value], xp: Any = None) -> None:
+        import numpy
+
+        self.values = list(values)
+        self.xp = numpy if xp is None else xp
+        self.data: Any = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
+        self.grad: Any = self.xp.zeros_like(self.data)
+        self._positions: dict[int, list[int]] = {}
+
+    def write_back(self) -> None:
+        """Copy :attr:`data` into the Values' ``.data`` (and :attr:`grad` into ``.grad``)."""
+        for value, x, g in zip(self.values, self.data.tolist(), self.grad.tolist()):
+            value.data = x
+            value.grad = g
+
+    def read(self) -> None:
+        """Reload :attr:`data` from the Values (after changing them directly)."""
+        self.data = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
+
+    def positions_in(self, program: Program) -> list[int]:
+        """Where these parameters are among ``program.inputs``."""
+        positions = self._positions.get(id(program))
+        if positions is None:
+            positions = [program._position(v) for v in self.values]
+            self._positions[id(program)] = positions
+        return positions
+
+
 class Program:
     """A traced graph: instructions in topological order over numbered slots.
 
@@ -290,7 +337,13 @@ class Program:
 
     # ---- running -------------------------------------------------------------------
 
-    def run(self, feed: Mapping[Value | str, Any] | None = None, *, gradient: Any = 1.0) -> Result:
+    def run(
+        self,
+        feed: Mapping[Value | str, Any] | None = None,
+        *,
+        gradient: Any = 1.0,
+        parameters: Parameters | None = None,
+    ) -> Result:
         """Evaluate the program and its gradients; no ``Value`` is changed.
 
         ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
@@ -298,6 +351,9 @@ class Program:
         given an array of length B, all B samples are evaluated at once.
         ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
         batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
+        With ``parameters`` (a :class:`Parameters`), those inputs are read from
+        ``parameters.data`` and their gradients go to ``parameters.grad`` instead
+        of ``result.grads``.
 
         >>> import microgradient as mg
         >>> x = mg.Value(1.0, label="x")
@@ -306,11 +362,21 @@ class Program:
         (9.0, 1.0)
         """
         numbers, arrays = self._resolve_feed(feed)
+        if parameters is not None:
+            positions = parameters.positions_in(self)
+            for position, x in zip(positions, parameters.data.tolist()):
+                numbers[position] = x
         if arrays or not isinstance(gradient, (int, float)):
             from microgradient.batch import run_batch
 
-            return run_batch(self, numbers, arrays, gradient)
-        return self._run_one(numbers, float(gradient))
+            return run_batch(self, numbers, arrays, gradient, parameters)
+        result = self._run_one(numbers, float(gradient))
+        if parameters is not None:
+            grads = dict(result.grads)
+            found = [grads.pop(v) for v in parameters.values]
+            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+            result = Result(result.value, grads)
+        return result
 
     def _resolve_feed(
         self, feed: Mapping[Value | str, Any] | None
