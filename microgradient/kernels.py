@@ -13,14 +13,13 @@ float error of the fast path and raise the eager engine's exception for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from functools import cache
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from microgradient.engine import collector_paused
+from microgradient.engine import _exact_sum, collector_paused
 from microgradient.errors import MicrogradientError
 from microgradient.primitives import (
     operation_forward,
@@ -231,7 +230,7 @@ def _sum_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms = [values[k] for k in args]
         if c is not None:
             terms.append(c)
-        values[s] = math.fsum(terms)
+        values[s] = _exact_sum(terms)
 
 
 # The backward kernels follow the engine's chain rule exactly: a zero gradient is not
@@ -253,7 +252,7 @@ def _dot_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms += [w * values[p] for w, p in zip(coefficients, args[2 * k :])]
         if c is not None:
             terms.append(c)
-        values[s] = math.fsum(terms)
+        values[s] = _exact_sum(terms)
 
 
 def _dot_backward(values: list[float], grads: list[float], run: _Run) -> None:

@@ -29,7 +29,6 @@ program(w, x):
 from __future__ import annotations
 
 import keyword
-import math
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,13 @@ from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, NoReturn
 
 from microgradient import engine
-from microgradient.engine import Value, _ManualStep, collector_paused, topological_order
+from microgradient.engine import (
+    Value,
+    _exact_sum,
+    _ManualStep,
+    collector_paused,
+    topological_order,
+)
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
 from microgradient.primitives import (
     BUILT_IN_OPS,
@@ -254,11 +259,20 @@ class Parameters:
 class Program:
     """A traced graph: instructions in topological order over numbered slots.
 
-    Build one with :func:`trace`. Attributes (see contract in the module docs):
-    ``inputs`` (the leaf Values), ``input_slots``, ``instructions``, ``names``
-    (one Python identifier per slot), ``labels`` (per slot, ``""`` if none) and
-    ``output`` (the root's slot). ``str(program)`` is a short listing and
-    :attr:`source` the generated Python of the forward and backward passes.
+    Build one with :func:`trace`. Attributes: ``inputs`` (the leaf Values),
+    ``input_slots``, ``instructions``, ``names`` (one Python identifier per
+    slot), ``labels`` (per slot, ``""`` if none), ``output`` (the root's slot) and
+    ``operations`` (the registered Operations it uses, by name). ``str(program)``
+    is a short listing and :attr:`source` the generated Python of the forward and
+    backward passes.
+
+    >>> import microgradient as mg
+    >>> a, b = mg.Value(1.0, label="a"), mg.Value(2.0, label="b")
+    >>> program = mg.trace(a / b)
+    >>> program.names, program.output
+    (('a', 'b', 'h2'), 2)
+    >>> program.instructions[0]
+    Instruction(slot=2, op='/', args=(0, 1), constant=None, coefficients=None)
     """
 
     def __init__(
@@ -311,20 +325,20 @@ class Program:
         names = [self.names[a] for a in instruction.args]
         op, c = instruction.op, instruction.constant
         if op == "sum":
-            terms = names + ([_number(c)] if c is not None else [])
+            terms = names + ([repr(c)] if c is not None else [])
             return f"sum({', '.join(terms)})"
         if op == "dot":
             k, scaled = _dot_split(instruction)
             products = [f"{names[i]}*{names[k + i]}" for i in range(k)]
-            products += [f"{_number(w)}*{names[2 * k + j]}" for j, w in enumerate(scaled)]
+            products += [f"{w!r}*{names[2 * k + j]}" for j, w in enumerate(scaled)]
             if c is not None:
-                products.append(_number(c))
+                products.append(repr(c))
             return " + ".join(products) if products else "0.0"
         table_entry = primitive(op, len(names))
         if table_entry is None:
             return f"{op}({', '.join(names)})"
         fields = dict(zip(("a", "b"), names))
-        return table_entry.notation.format(c=_number(c) if c is not None else "", **fields)
+        return table_entry.notation.format(c=repr(c) if c is not None else "", **fields)
 
     @cached_property
     def source(self) -> str:
@@ -524,10 +538,6 @@ def _describe_value(value: Value) -> str:
     return f"Value {value.label!r}" if value.label else f"Value(data={value.data!r})"
 
 
-def _number(x: float | None) -> str:
-    return repr(x)
-
-
 def _dot_split(instruction: Instruction) -> tuple[int, tuple[float, ...]]:
     """``k`` (the number of Value * Value terms) and the coefficients of a ``dot``."""
     coefficients = instruction.coefficients or ()
@@ -707,7 +717,7 @@ def _total(terms: list[str]) -> str:
         return "0.0"
     if len(terms) <= PLAIN_SUM_LIMIT:
         return " + ".join(terms)
-    return f"_fsum(({', '.join(terms)},))"
+    return f"_sum([{', '.join(terms)}])"
 
 
 def _times(upstream: str, local: str) -> str:
@@ -721,7 +731,7 @@ def _times(upstream: str, local: str) -> str:
 
 def _compile_straight_line(program: Program) -> Replay:
     namespace = scalar_names()
-    namespace["_fsum"] = math.fsum
+    namespace["_sum"] = _exact_sum
     for index, instruction in enumerate(program.instructions):
         operation = program.operations.get(instruction.op)
         if operation is not None:

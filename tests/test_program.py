@@ -299,3 +299,15 @@ def test_an_operation_whose_derivative_fails_raises_like_the_engine() -> None:
         program.run()
     with pytest.raises(type(eager.value), match="sample 1"):
         program.run({x: [1.0, 0.0]})
+
+
+@pytest.mark.parametrize("n", [3, 200])  # a short sum is written with +, a long one as a call
+def test_sums_of_opposite_infinities_are_nan_as_in_the_engine(n: int) -> None:
+    xs = [Value(1.0, label=f"x{i}") for i in range(n)]
+    root = mg.sum(xs) * 2.0
+    program = mg.trace(root)
+    feed = {xs[0]: math.inf, xs[1]: -math.inf}
+    eager = mg.sum([Value(feed.get(x, x.data)) for x in xs])
+    assert math.isnan(eager.data)
+    assert math.isnan(program.run(feed).value)
+    assert math.isnan(float(program.run({**feed, xs[2]: [1.0, 2.0]}).value[1]))
