@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import keyword
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -86,6 +87,7 @@ class Instruction(NamedTuple):
 
 
 _new_instruction = partial(tuple.__new__, Instruction)
+_read_data = attrgetter("data")
 
 
 def trace(root: Value) -> Program:
@@ -235,7 +237,7 @@ class Parameters:
         self.xp = numpy if xp is None else xp
         self.data: Any = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
         self.grad: Any = self.xp.zeros_like(self.data)
-        self._positions: dict[int, list[int]] = {}
+        self._positions: weakref.WeakKeyDictionary[Program, list[int]] = weakref.WeakKeyDictionary()
 
     def write_back(self) -> None:
         """Copy :attr:`data` into the Values' ``.data`` (and :attr:`grad` into ``.grad``)."""
@@ -249,10 +251,9 @@ class Parameters:
 
     def positions_in(self, program: Program) -> list[int]:
         """Where these parameters are among ``program.inputs``."""
-        positions = self._positions.get(id(program))
+        positions = self._positions.get(program)
         if positions is None:
-            positions = [program._position(v) for v in self.values]
-            self._positions[id(program)] = positions
+            positions = self._positions[program] = [program._position(v) for v in self.values]
         return positions
 
 
@@ -376,14 +377,14 @@ class Program:
         (9.0, 1.0)
         """
         numbers, arrays = self._resolve_feed(feed)
-        if parameters is not None:
-            positions = parameters.positions_in(self)
-            for position, x in zip(positions, parameters.data.tolist()):
-                numbers[position] = x
         if arrays or not isinstance(gradient, (int, float)):
             from microgradient.batch import run_batch
 
             return run_batch(self, numbers, arrays, gradient, parameters)
+        if parameters is not None:
+            positions = parameters.positions_in(self)
+            for position, x in zip(positions, parameters.data.tolist()):
+                numbers[position] = x
         result = self._run_one(numbers, float(gradient))
         if parameters is not None:
             grads = dict(result.grads)
@@ -396,7 +397,7 @@ class Program:
         self, feed: Mapping[Value | str, Any] | None
     ) -> tuple[list[float], dict[int, Any]]:
         """Input values in input order, and the arrays fed, by input position."""
-        numbers = [leaf.data for leaf in self.inputs]
+        numbers = list(map(_read_data, self.inputs))
         arrays: dict[int, Any] = {}
         for key, given in (feed or {}).items():
             position = self._position(key)
@@ -407,7 +408,7 @@ class Program:
             else:
                 from microgradient.batch import as_batch_column
 
-                column = as_batch_column(given, self._describe_input(position))
+                column = as_batch_column(given, self, position)
                 if column is None:
                     numbers[position] = float(given)
                 else:
