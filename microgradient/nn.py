@@ -777,11 +777,16 @@ def softmax(logits: Sequence[Operand]) -> list[Value]:
 
 
 def _largest(zs: list[Value]) -> Value:
-    """The largest of ``zs`` as a node of the graph (not a number frozen into it)."""
-    largest = zs[0]
-    for z in zs[1:]:
-        largest = max_(largest, z)
-    return largest
+    """The largest of ``zs`` as a node of the graph (not a number frozen into it).
+
+    Pairs are compared in a balanced tree: log2(n) levels deep rather than n, so a
+    traced batch does a few wide array operations instead of many narrow ones.
+    """
+    level = list(zs)
+    while len(level) > 1:
+        paired = [max_(a, b) for a, b in zip(level[::2], level[1::2])]
+        level = paired + level[len(paired) * 2 :]
+    return level[0]
 
 
 def cross_entropy(
