@@ -62,8 +62,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple, TypeAlias, cast
 
-from microgradient import engine
-from microgradient.engine import Value, no_grad, topological_order
+from microgradient.engine import Value, max_, min_, no_grad, pow_, topological_order
 from microgradient.errors import (
     ExpressionError,
     FloatOverflowError,
@@ -225,6 +224,18 @@ def variables(text: str) -> list[str]:
     return [spelling for spelling, _ in _compile(text).names.values()]
 
 
+def same_name(first: str, second: str) -> bool:
+    """Whether two spellings are one name of the language (as ``𝑥`` and ``x`` are).
+
+    Names are compared as Python compares identifiers, by their NFKC normal
+    form, except that sub- and superscripts are kept apart.
+
+    >>> same_name("𝑥", "x"), same_name("x₁", "x1")
+    (True, False)
+    """
+    return _identity(first) == _identity(second)
+
+
 def to_text(value: Value, *, max_nodes: int = 100_000) -> str:
     """The expression that computes ``value`` from its leaves, as text :func:`parse` reads.
 
@@ -291,6 +302,15 @@ def _width(char: str) -> int:
     if unicodedata.category(char) in ("Mn", "Me"):
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """How many columns a terminal gives the printable ``text``: 苹 takes two, an accent none.
+
+    >>> display_width("x"), display_width("苹果"), display_width("e\u0301")
+    (1, 4, 1)
+    """
+    return sum(_width(char) for char in text)
 
 
 # ---- tokens ---------------------------------------------------------------------------
@@ -719,8 +739,42 @@ def _evaluate(text: str, steps: list[_Step], leaves: dict[str, Value]) -> Value 
             try:
                 stack.append(_apply(step, operands))
             except MicrogradientError as error:
-                raise _error(str(error), text, step.position) from error
+                reason = _power_problem(step, operands) or str(error)
+                raise _error(reason, text, step.position) from error
     return stack[0]
+
+
+def _power_problem(step: _Step, operands: tuple[Value | float, ...]) -> str:
+    """Why the engine refused a power, in the words of mathematics ("" if not a power)."""
+    if step.code not in ("**", "^") and step.argument != "pow":
+        return ""
+    base, exponent = (float(x.data if isinstance(x, Value) else x) for x in operands)
+    variable = isinstance(operands[1], Value)
+    shown = f"{_number_power(base)}^{_number_power(exponent)}"
+    if base == 0.0 and exponent < 0.0:
+        return f"{shown}: zero to a negative power is a division by zero"
+    if base == 0.0 and exponent == 0.0 and variable:
+        return (
+            f"{shown} with a variable exponent: 0^0 is 1, but its slope in the exponent, "
+            "0^y·ln(0), is undefined (x^0 with the number 0 as exponent is fine)"
+        )
+    if base < 0.0 and variable:
+        return (
+            f"{shown} with a variable exponent: its slope in the exponent, x^y·ln(x), needs "
+            "the logarithm of a negative number (a negative base needs a number as exponent)"
+        )
+    if base < 0.0 and not exponent.is_integer():
+        return (
+            f"{shown} is not a real number: a negative number has no real power "
+            "with a fractional exponent"
+        )
+    return ""
+
+
+def _number_power(number: float) -> str:
+    """A number as a base or exponent of ^: in parentheses if negative."""
+    text = _number_text(number)
+    return f"({text})" if _is_negative(number) else text
 
 
 def _operand_count(step: _Step) -> int:
@@ -750,6 +804,7 @@ def _apply(step: _Step, operands: tuple[Value | float, ...]) -> Value | float:
 
 # the engine's name for each function that is not a Value method of its own name
 _METHOD: Final = {"ln": "log"}
+_TWO_ARGUMENTS: Final = {"max": max_, "min": min_, "pow": pow_}
 
 
 def _operate(step: _Step, operands: tuple[Value | float, ...]) -> Value:
@@ -757,11 +812,8 @@ def _operate(step: _Step, operands: tuple[Value | float, ...]) -> Value:
         return -cast(Value, operands[0])
     if step.code == "call":  # step.argument is one of FUNCTIONS: the parser allows no other
         name = step.argument
-        if name == "pow":
-            return _APPLY["**"](*operands)
-        if FUNCTIONS[name] == 2:  # max, min: the engine's module functions
-            function: Callable[..., Value] = getattr(engine, name)
-            return function(*operands)
+        if name in _TWO_ARGUMENTS:
+            return cast(Value, _TWO_ARGUMENTS[name](*operands))
         method: Callable[[], Value] = getattr(operands[0], _METHOD.get(name, name))
         return method()
     return _APPLY[step.code](operands[0], operands[1])

@@ -128,6 +128,11 @@ def test_a_name_used_twice_is_one_leaf_with_two_edges() -> None:
         ("θ₁*x₂ + x1", "θ₁*x₂ + x1", "θ₁*x₂ + x1"),  # x₁ and x1 are different names
         ("ℒ", "ℒ", "ℒ"),
         ("ln(x)", "ln(x)", "log(x)"),
+        ("tan(x) + atan(x)*softplus(x)", "tan(x) + atan(x)*softplus(x)",
+         "tan(x) + atan(x)*softplus(x)"),
+        ("max(x, y) + min(2, -x)", "max(x, y) + min(2, -x)", "max(x, y) + min(-x, 2)"),
+        ("max(x,x)*max(1,2)", "max(x, x)*max(1, 2)", "2*max(x, x)"),
+        ("-max(x-1, (y))^2", "-max(x - 1, y)^2", "-max(x - 1, y)**2"),
         ("pow(x, y) + pow(2,x)", "pow(x, y) + pow(2, x)", "x**y + 2**x"),
     ],
 )  # fmt: skip
@@ -301,7 +306,22 @@ def test_the_caret_lines_up_in_a_window_of_long_input() -> None:
         ("log(x)", {"x": -1}, "log: x = -1.0 is not > 0", mg.DomainError),
         ("sqrt(x - 2)", {"x": 1}, "sqrt: -1.0 is negative", mg.DomainError),
         ("1/(x-1)", {"x": 1}, "the divisor is zero", mg.DivisionByZeroError),
-        ("x^y", {"x": -1, "y": 2}, "a negative base needs a constant exponent", mg.DomainError),
+        ("x^y", {"x": -1, "y": 2}, "(-1)^2 with a variable exponent: its slope", mg.DomainError),
+        (
+            "pow(x, y)",
+            {"x": -1, "y": 2},
+            "a negative base needs a number as exponent",
+            mg.DomainError,
+        ),
+        ("(-1.0)^0.5", {}, "(-1)^0.5 is not a real number", mg.DomainError),
+        ("x**0.5", {"x": -4}, "(-4)^0.5 is not a real number", mg.DomainError),
+        (
+            "x^y",
+            {"x": 0, "y": 0},
+            "0^0 with a variable exponent: 0^0 is 1, but",
+            mg.DivisionByZeroError,
+        ),
+        ("x⁻¹", {"x": 0}, "0^(-1): zero to a negative power is a division", mg.DivisionByZeroError),
         ("log(0)", {}, "log: 0.0 is not > 0", mg.DomainError),
         ("1e300*1e300", {}, "1e+300 * 1e+300 is too large for a float", mg.FloatOverflowError),
         ("2^2^2^2^2", {}, "too large for a float", mg.FloatOverflowError),
@@ -440,7 +460,7 @@ TOKENS = [
     "+", "-", "-", "*", "/", "**", "^", " ", ",", ".", "=", "'", "[", "_", "x.y", "2x",
     # what people paste, and names in other scripts
     "×", "·", "÷", "−", "√", "²", "³", "⁻¹", "⁻", "θ₁", "x₂", "苹果", "ｘ", "𝑥", "（", "）",
-    "ln", "pow", "ℒ", "\u0301",
+    "ln", "pow", "ℒ", "\u0301", "tan", "atan", "softplus", "max", "min", "max(x,", ", y)",
 ]  # fmt: skip
 # characters that mean something to the tokenizer, to mix into arbitrary Unicode text
 SYMBOLS = "xye0123.+-*/^(),√²³⁻×·÷−₁苹ｘ\u0301 "
@@ -487,8 +507,8 @@ def test_any_token_soup_raises_only_expression_error(text: str, data: st.DataObj
 
 Tree = tuple[Any, ...]
 NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "1.", "2.5e-1", "1E1", "007", "e", "pi"]
-SMOOTH = ["exp", "tanh", "sigmoid", "sin", "cos"]
-FUNCTIONS = [*SMOOTH, "log", "sqrt", "relu", "abs"]
+SMOOTH = ["exp", "tanh", "sigmoid", "sin", "cos", "atan", "softplus"]
+FUNCTIONS = [*SMOOTH, "log", "sqrt", "relu", "abs", "tan"]
 _BINDING = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "pos": 3, "**": 4, "^": 4, "exp_e": 4}
 
 
@@ -527,6 +547,8 @@ def write(tree: Tree, draw: Callable[[st.SearchStrategy[Any]], Any]) -> str:
     if len(tree) == 2:
         name = draw(st.sampled_from(SPELLINGS.get(kind, [kind])))
         return f"{name}({write(tree[1], draw)})"
+    if kind in ("max", "min", "pow"):
+        return f"{kind}({write(tree[1], draw)},{space}{write(tree[2], draw)})"
     binding = _BINDING[kind]
     if binding == 4:
         exponent = tree[2][1] if tree[2][0] == "num" else ""
@@ -565,6 +587,9 @@ def reference(tree: Tree, values: dict[str, float]) -> float:
         "abs": abs,
         "sin": math.sin,
         "cos": math.cos,
+        "tan": math.tan,
+        "atan": math.atan,
+        "softplus": lambda a: max(a, 0.0) + math.log1p(math.exp(-abs(a))),
     }
     if len(args) == 1:
         return unary[kind](args[0])
@@ -577,6 +602,8 @@ def reference(tree: Tree, values: dict[str, float]) -> float:
         return a * b
     if kind == "/":
         return a / b
+    if kind in ("max", "min"):
+        return max(a, b) if kind == "max" else min(a, b)
     result: float | complex = a**b
     if isinstance(result, complex):
         raise ValueError("complex power")
@@ -588,7 +615,7 @@ def expressions(draw: Any, smooth: bool = False) -> tuple[str, Tree]:
     if smooth:
         tree = draw(trees(SMOOTH, ["+", "-", "*"]))
     else:
-        tree = draw(trees(FUNCTIONS, ["+", "-", "*", "/", "**", "^"]))
+        tree = draw(trees(FUNCTIONS, ["+", "-", "*", "/", "**", "^", "max", "min", "pow"]))
     return write(tree, draw), tree
 
 
