@@ -372,10 +372,9 @@ def _shown(node: Value) -> str:
 
 def _report(root: Value, leaves: list[Value], spec: str, forward_only: bool, out: TextIO) -> None:
     signature = f"f({', '.join(leaf.label for leaf in leaves)})"
-    width = max(len(signature), len("value"))
-    # str() of what parse returns is the text as typed; a lone name given as a Value is the leaf
-    written = str(root) if root.op or not root.label else root.label
-    print(f"{signature:<{width}} = {written}", file=out)
+    width = max(display_width(signature), len("value"))
+    # str() of what parse returns is the expression as typed
+    print(f"{signature}{' ' * (width - display_width(signature))} = {root}", file=out)
     print(f"{'value':<{width}} = {_number(root.data, spec)}", file=out)
     if not leaves:
         return

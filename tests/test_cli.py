@@ -249,6 +249,7 @@ def test_names_in_any_script_line_up(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["苹果*个数 + θ₁", "苹果=100", "个数=2", "θ₁=0.5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "f(苹果, 个数, θ₁) = 苹果*个数 + θ₁"
+    assert lines[1] == "value" + " " * 13 + "= 200.5"  # the "=" under the "=" above: 苹 is 2 wide
     assert rows("\n".join(lines)) == {
         "苹果": ["100", "2"],
         "个数": ["2", "100"],
