@@ -307,6 +307,13 @@ def test_check_stays_inside_the_domain(
     assert "at column" not in out
 
 
+def test_check_without_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["2*pi", "--check"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "gradcheck: nothing to check (the expression has no variables)"
+    )
+
+
 def test_check_where_no_difference_fits(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sqrt(-x*x)", "x=0", "--check"]) == 1
     out = capsys.readouterr().out
