@@ -38,6 +38,7 @@ from microgradient.errors import (
     OperandTypeError,
     RenderError,
 )
+from microgradient.explorer import Explorer, explore
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
@@ -58,6 +59,7 @@ __all__ = [
     "BackwardStep",
     "DivisionByZeroError",
     "DomainError",
+    "Explorer",
     "ExpressionError",
     "FloatOverflowError",
     "GradcheckError",
@@ -74,6 +76,7 @@ __all__ = [
     "dot",
     "draw",
     "exp",
+    "explore",
     "format_number",
     "grad",
     "gradcheck",
