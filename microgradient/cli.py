@@ -37,7 +37,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE in sysexits.h
 
-GRAPH_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
+GRAPH_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".html")
 
 _DESCRIPTION = """\
 Compute the value of an expression and its gradient with respect to every

@@ -331,7 +331,8 @@ def save_graph(
     """Write :func:`draw`'s picture to ``path``, in the format its suffix names.
 
     ``.svg`` and ``.png`` work everywhere; ``.dot`` and ``.gv`` write the DOT
-    source; ``.pdf`` needs Graphviz's ``dot`` program. Returns the path written.
+    source; ``.pdf`` needs Graphviz's ``dot`` program; ``.html`` writes the
+    interactive explorer of :func:`~microgradient.explore`. Returns the path written.
 
     >>> import tempfile, pathlib
     >>> from microgradient import Value, save_graph
@@ -341,6 +342,12 @@ def save_graph(
     """
     target = Path(path)
     suffix = target.suffix.lower().lstrip(".")
+    if suffix == "html":
+        # imported here: the explorer builds on this module, not the other way round
+        from microgradient.explorer import explore
+
+        graph = root.root if isinstance(root, BackwardStep) else root
+        return explore(graph, **options).save(target)
     if suffix not in _SAVE_FORMATS:
         supported = ", ".join(f".{name}" for name in _SAVE_FORMATS)
         raise RenderError(f"save_graph: cannot tell a format from {target.name!r}; use {supported}")

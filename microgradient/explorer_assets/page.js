@@ -13,7 +13,6 @@
 
   var core = microgradientEvaluator;
   var formatNumber = core.formatNumber;
-  var MINUS = "\u2212";
   var TIMES = "\u00d7";
 
   function element(tag, attributes, text) {
@@ -38,6 +37,8 @@
     this.prefix = at < 0 ? "" : content.slice(0, at);
     this.suffix = at < 0 ? "" : content.slice(at + shown.length);
     this.current = content;
+    // a number too wide for its place was squeezed to fit: squeeze new text only as much
+    this.squeeze = text.getAttribute("textLength");
   }
 
   NumberSlot.prototype.set = function (words) {
@@ -45,6 +46,10 @@
     if (content !== this.current) {
       this.text.textContent = content;
       this.current = content;
+      if (this.squeeze !== null) {
+        this.text.removeAttribute("textLength");
+        if (this.text.getComputedTextLength() > Number(this.squeeze)) this.text.setAttribute("textLength", this.squeeze);
+      }
     }
   };
 
@@ -81,7 +86,7 @@
 
   Explorer.prototype.name = function (slot) {
     var node = this.program.nodes[slot];
-    return node.label || "node " + slot;
+    return node.label || "v" + slot;
   };
 
   Explorer.prototype.findDrawing = function () {
@@ -96,6 +101,9 @@
       group.setAttribute("tabindex", "0");
       group.setAttribute("role", "button");
       group.setAttribute("aria-label", "Node " + self.name(slot));
+      var tooltip = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      tooltip.textContent = self.name(slot);
+      group.insertBefore(tooltip, group.firstChild);
       self.nodeSlots[slot] = {
         value: slotsOf(group, "text.mg-value", first.values[slot], self.spec),
         grad: slotsOf(group, "text.mg-grad", first.grads ? first.grads[slot] : null, self.spec),
@@ -143,9 +151,13 @@
     group.addEventListener("focus", function () {
       self.describe(target);
     });
-    group.addEventListener("click", function () {
+    function select() {
       self.selected = target;
       self.describe(target);
+    }
+    group.addEventListener("click", select);
+    group.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") select();
     });
   };
 
@@ -159,7 +171,7 @@
     var self = this;
     var bar = this.root.querySelector(".mg-controls");
     bar.appendChild(
-      this.button("Reset", "\u23ee Reset", function () {
+      this.button("Reset", "\u21ba Reset", function () {
         self.pause();
         self.step(0);
       })
@@ -214,16 +226,16 @@
     var seen = {};
     this.program.nodes.forEach(function (node, slot) {
       if (node.op !== "") return;
-      var name = node.label || "node " + slot;
+      var name = self.name(slot);
       seen[name] = (seen[name] || 0) + 1;
     });
     this.program.nodes.forEach(function (node, slot) {
       if (node.op !== "") return;
-      var name = node.label && seen[node.label] === 1 ? node.label : self.name(slot) + " #" + slot;
+      var name = seen[self.name(slot)] === 1 ? self.name(slot) : self.name(slot) + " #" + slot;
       node.leafName = name;
       var row = element("div", { class: "mg-leaf" });
       var span = Math.max(1, 2 * Math.abs(node.value));
-      var label = element("label", {}, node.label || "node " + slot);
+      var label = element("label", {}, self.name(slot));
       var field = element("input", {
         type: "number",
         step: "any",
@@ -320,7 +332,7 @@
     }, 1000 / Number(this.speed.value));
     this.playButton.setAttribute("aria-label", "Pause");
     this.playButton.title = "Pause";
-    this.playButton.textContent = "\u23f8 Pause";
+    this.playButton.textContent = "\u2016 Pause";
   };
 
   Explorer.prototype.pause = function () {
@@ -384,11 +396,12 @@
       toggle(group, "mg-error", shown && error !== null);
       toggle(group, "mg-active", moment.active === slot);
       toggle(group, "mg-processed", !!moment.processed[slot]);
-      if (shown && error !== null) group.setAttribute("data-error", error);
-      else group.removeAttribute("data-error");
+      self.errorLabel(slot, shown ? error : null);
     });
     this.edges.forEach(function (edge) {
-      var shown = moment.computed[edge.from] && result.errors[edge.from] === null;
+      // a value travels along an edge when the node it feeds is computed
+      var consumer = edge.to === null ? self.program.output : edge.to;
+      var shown = moment.computed[consumer] && result.errors[edge.from] === null;
       edge.value.forEach(function (s) {
         s.set(shown ? formatNumber(result.values[edge.from], spec) : "");
       });
@@ -408,6 +421,29 @@
     this.showErrors();
   };
 
+  /* The words of a domain error, written under the node that failed. */
+  Explorer.prototype.errorLabel = function (slot, error) {
+    var group = this.nodeGroups[slot];
+    var label = group.querySelector("text.mg-error-label");
+    var direct = error !== null && this.result.failed !== null && error.indexOf("not computed") !== 0;
+    if (!direct) {
+      if (label) label.remove();
+      group.removeAttribute("data-error");
+      return;
+    }
+    group.setAttribute("data-error", error);
+    if (!label) {
+      label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+      label.setAttribute("class", "mg-error-label");
+      label.setAttribute("text-anchor", "middle");
+      group.appendChild(label);
+    }
+    var box = group.getBBox();
+    label.setAttribute("x", String(box.x + box.width / 2));
+    label.setAttribute("y", String(box.y + box.height + 12));
+    label.textContent = error;
+  };
+
   function toggle(node, name, on) {
     if (on) node.classList.add(name);
     else node.classList.remove(name);
@@ -421,9 +457,8 @@
 
   Explorer.prototype.operandNames = function (slot) {
     var self = this;
-    var letters = "abcdefghijklmnopqrstuvwxyz";
-    return this.program.nodes[slot].args.map(function (arg, j) {
-      return self.program.nodes[arg].label || letters[j % 26];
+    return this.program.nodes[slot].args.map(function (arg) {
+      return self.name(arg);
     });
   };
 
@@ -467,8 +502,11 @@
         .map(function (arg, j) {
           return self.operandNames(slot)[j] + " = " + formatNumber(result.values[arg], spec);
         })
+        .filter(function (words, j, all) {
+          return all.indexOf(words) === j;
+        })
         .join(", ");
-      if (operands) paragraph(box, "with " + operands);
+      if (operands) paragraph(box, "where " + operands);
       if (result.errors[slot]) paragraph(box, "Error: " + result.errors[slot], "mg-error-text");
       else paragraph(box, this.name(slot) + " = " + formatNumber(result.values[slot], spec), "mg-result");
       return box;
@@ -515,8 +553,12 @@
       else pending++;
     });
     var total = moment.grads[slot];
+    var written = parts.map(function (part, i) {
+      if (i === 0) return part;
+      return part.charAt(0) === "\u2212" ? "\u2212 " + part.slice(1) : "+ " + part;
+    });
     return (
-      this.name(slot) + " is used " + uses.length + " times: grad " + this.name(slot) + " = " + parts.join(" + ") +
+      this.name(slot) + " is used " + uses.length + " times: grad " + this.name(slot) + " = " + written.join(" ") +
       " = " + formatNumber(total === undefined ? 0 : total, spec) + (pending ? " so far (" + pending + " to come)" : "")
     );
   };
@@ -696,7 +738,9 @@
 
   Explorer.prototype.onKey = function (event) {
     var tag = event.target && event.target.tagName;
-    if (tag === "INPUT" || tag === "BUTTON" || tag === "TEXTAREA" || tag === "SELECT") return;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+    // a focused button clicks itself with Space
+    if (tag === "BUTTON" && event.key === " ") return;
     var keys = {
       ArrowRight: this.current + 1,
       ArrowLeft: this.current - 1,
