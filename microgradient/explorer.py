@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 from collections.abc import Iterable
@@ -34,17 +35,21 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Unpack
 
-from microgradient import render
-from microgradient.engine import Value, collector_paused, topological_order
+from fontTools import subset
+from fontTools.ttLib import TTFont
+
+from microgradient import render, svg
+from microgradient.engine import (
+    BUILTIN_OPERATIONS,
+    Value,
+    collector_paused,
+    find_operation,
+    local_derivatives,
+    topological_order,
+)
+from microgradient.errors import MicrogradientError
 from microgradient.render import DrawOptions
 
-# the operations the page's evaluator (explorer_assets/evaluator.js) defines; any other op is
-# a custom one, evaluated from its JavaScript templates or, without them, shown but not edited
-BUILT_IN_OPS = frozenset(
-    {"+", "-", "r-", "*", "/", "r/", "neg", "**", "r**", "exp", "log", "sqrt", "tanh"}
-    | {"sigmoid", "relu", "sin", "cos", "abs", "sum", "dot", "tan", "atan", "softplus"}
-    | {"max", "min"}
-)
 _ASSETS = resources.files("microgradient") / "explorer_assets"
 _NOTEBOOK_HEIGHT = (420, 900)  # pixels: the frame of an explorer shown in a notebook
 
@@ -113,9 +118,11 @@ def explore(root: Value, **options: Unpack[DrawOptions]) -> Explorer:
     True
     """
     program = page_program(root)
-    values = {slot: node["value"] for slot, node in enumerate(program["nodes"])}
-    grads, edge_grads = _gradients(root)
-    svg = render.frame_svg(root, values=values, grads=grads, edge_grads=edge_grads, **options)
+    with collector_paused():
+        order = topological_order(root)
+    values = {slot: node.data for slot, node in enumerate(order)}
+    grads, edge_grads = _gradients(order)
+    drawing = render.frame_svg(root, values=values, grads=grads, edge_grads=edge_grads, **options)
     data = {"program": program, "number_format": options.get("number_format", ".4g")}
     title = root.label or "graph"
     page = (
@@ -123,12 +130,12 @@ def explore(root: Value, **options: Unpack[DrawOptions]) -> Explorer:
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>microgradient explorer: {html.escape(title)}</title>\n"
-        f"<style>\n{_font_face()}{_palette()}{_asset('page.css')}</style>\n"
+        f"<style>\n{_font_faces(drawing, program)}{_palette()}{_asset('page.css')}</style>\n"
         "</head>\n<body>\n"
         '<main class="mg-explorer">\n'
         f'<script type="application/json" class="mg-data">{_script_json(data)}</script>\n'
         '<div class="mg-controls" role="toolbar" aria-label="Steps"></div>\n'
-        f'<div class="mg-graph">{_strip_prolog(svg)}</div>\n'
+        f'<div class="mg-graph">{_strip_prolog(drawing)}</div>\n'
         '<aside class="mg-panel">\n'
         '<div class="mg-errors" role="alert" hidden></div>\n'
         '<section class="mg-explain" aria-live="polite"></section>\n'
@@ -139,7 +146,7 @@ def explore(root: Value, **options: Unpack[DrawOptions]) -> Explorer:
         f"<script>\n{_asset('evaluator.js')}\n{_asset('page.js')}</script>\n"
         "</body>\n</html>\n"
     )
-    return Explorer(page, svg)
+    return Explorer(page, drawing)
 
 
 def page_program(root: Value) -> dict[str, Any]:
@@ -162,6 +169,7 @@ def page_program(root: Value) -> dict[str, Any]:
         order = topological_order(root)
     slot_of = {id(node): slot for slot, node in enumerate(order)}
     nodes = []
+    custom: dict[str, dict[str, Any]] = {}
     for node in order:
         entry: dict[str, Any] = {
             "op": node.op,
@@ -173,54 +181,69 @@ def page_program(root: Value) -> dict[str, Any]:
             "label": node.label,
             "value": _json_number(node.data),
         }
-        if node.op and node.op not in BUILT_IN_OPS:
+        if node.op and node.op not in BUILTIN_OPERATIONS:
             entry["locals"] = [_json_number(d) for d in _local_derivatives(node)]
+            operation = find_operation(node.op)
+            if operation is not None and operation.javascript is not None:
+                custom[node.op] = {
+                    "arity": operation.arity,
+                    "symbol": operation.symbol,
+                    "forward": operation.javascript["forward"],
+                    "derivatives": list(operation.javascript["derivatives"]),
+                }
         nodes.append(entry)
-    return {"nodes": nodes, "output": len(order) - 1, "custom": {}}
+    return {"nodes": nodes, "output": len(order) - 1, "custom": custom}
 
 
 def _local_derivatives(node: Value) -> list[float]:
-    """The derivative of ``node`` with respect to each of its parents, at the current point."""
-    saved = [(parent, parent.grad) for parent in node.parents]
-    saved_own = node.grad
+    """The derivative of ``node`` with respect to each of its parents, at the current point.
+
+    A node made micrograd's way has no rule to ask: its ``_backward`` closure is run
+    once with the node's gradient set to 1, and every ``grad`` it touched is put back.
+    """
+    try:
+        derivatives = local_derivatives(node)
+    except ArithmeticError:
+        return [math.nan] * len(node.parents)
+    if derivatives is not None:
+        return list(derivatives)
+    saved = [(other, other.grad) for other in (node, *node.parents)]
     try:
         for parent in node.parents:
             parent.grad = 0.0
         node.grad = 1.0
         node._backward()
-        # a repeated operand's derivatives add up in its grad: the first use shows their sum
+        # a repeated operand's derivatives add up in its grad: its first use shows their sum
         seen: set[int] = set()
-        derivatives = []
+        found = []
         for parent in node.parents:
-            derivatives.append(0.0 if id(parent) in seen else float(parent.grad))
+            found.append(0.0 if id(parent) in seen else float(parent.grad))
             seen.add(id(parent))
-        return derivatives
+        return found
     finally:
-        for parent, grad in saved:
-            parent.grad = grad
-        node.grad = saved_own
+        for other, grad in reversed(saved):
+            other.grad = grad
 
 
-def _gradients(root: Value) -> tuple[dict[int, float], dict[tuple[int, int], float]]:
-    """Every node's gradient and every edge's contribution, as ``backward()`` would give them.
+def _gradients(order: list[Value]) -> tuple[dict[int, float], dict[tuple[int, int], float]]:
+    """Every node's gradient and every edge's, from the engine's own backward pass.
 
-    Computed from the graph's own local derivatives without touching any ``grad``.
+    The graph's ``grad`` attributes are put back afterwards. A pass that fails gives none.
     """
-    with collector_paused():
-        order = topological_order(root)
-    slot_of = {id(node): slot for slot, node in enumerate(order)}
-    grads = dict.fromkeys(range(len(order)), 0.0)
-    grads[len(order) - 1] = 1.0
-    edge_grads: dict[tuple[int, int], float] = {}
-    for slot in reversed(range(len(order))):
-        node = order[slot]
-        if not node.parents:
-            continue
-        upstream = grads[slot]
-        for operand, (parent, local) in enumerate(zip(node.parents, _local_derivatives(node))):
-            contribution = local * upstream if upstream != 0.0 else 0.0
-            edge_grads[(slot, operand)] = contribution
-            grads[slot_of[id(parent)]] += contribution
+    saved = [node.grad for node in order]
+    try:
+        order[-1].backward()
+        grads = {slot: float(node.grad) for slot, node in enumerate(order)}
+    except MicrogradientError:
+        return {}, {}
+    finally:
+        for node, grad in zip(order, saved, strict=True):
+            node.grad = grad
+    edge_grads = {
+        (slot, operand): 0.0 if grads[slot] == 0.0 or local == 0.0 else grads[slot] * local
+        for slot, node in enumerate(order)
+        for operand, local in enumerate(_local_derivatives(node))
+    }
     return grads, edge_grads
 
 
@@ -253,17 +276,38 @@ def _svg_height(svg: str) -> int:
 
 def _palette() -> str:
     return (
-        f".mg-explorer {{ --mg-forward: {render.FORWARD_COLOUR}; "
-        f"--mg-gradient: {render.GRADIENT_COLOUR}; "
-        f"--mg-font: '{render.FONT}', Helvetica, Arial, sans-serif; }}\n"
+        f".mg-explorer {{ --mg-forward: {svg.VALUE_COLOUR}; "
+        f"--mg-gradient: {svg.GRADIENT_COLOUR}; --mg-font: {svg.SVG_FONT_FAMILY}; }}\n"
     )
 
 
-def _font_face() -> str:
-    """The drawing's font, inlined: the page must not fetch anything."""
-    font = resources.files("ttf_opensans") / "ttf" / "OpenSans-Regular.ttf"
-    encoded = base64.b64encode(font.read_bytes()).decode("ascii")
-    return (
-        f"@font-face {{ font-family: '{render.FONT}'; font-weight: 400; "
-        f"src: url(data:font/ttf;base64,{encoded}) format('truetype'); }}\n"
-    )
+# the page's own words and every number it can write, on top of the drawing's text
+_PAGE_CHARACTERS = "".join(map(chr, range(0x20, 0x7F))) + (
+    "\u00a0\u00b7\u00d7\u00f7\u2212\u2202\u221a\u03c3\u00b2\u221e\u2192\u2190"
+    "\u21ba\u2016\u25b6\u25c0\u2026\u00bd\u2265\u2264\u2713\u2717"
+)
+
+
+def _font_faces(drawing: str, program: dict[str, Any]) -> str:
+    """The drawing's fonts, inlined and cut down to the characters the page can show.
+
+    The page must fetch nothing; a character the fonts lack (labels may be in any
+    language) falls back to the reader's own fonts.
+    """
+    labels = "".join(node["label"] for node in program["nodes"])
+    characters = {ord(c) for c in _PAGE_CHARACTERS + labels + drawing if not c.isspace()}
+    faces = []
+    for font_file, style in zip(svg.font_files(), ("normal", "italic"), strict=True):
+        font = subset.Subsetter(subset.Options(flavor="woff", name_IDs=[1, 2], hinting=False))
+        face = TTFont(font_file)
+        font.populate(unicodes=characters)
+        font.subset(face)
+        encoded = io.BytesIO()
+        face.flavor = "woff"
+        face.save(encoded)
+        data = base64.b64encode(encoded.getvalue()).decode("ascii")
+        faces.append(
+            f"@font-face {{ font-family: '{svg.FONT_FAMILY}'; font-style: {style}; "
+            f"src: url(data:font/woff;base64,{data}) format('woff'); }}\n"
+        )
+    return "".join(faces)

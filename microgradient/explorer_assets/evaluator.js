@@ -70,6 +70,21 @@ var microgradientEvaluator = (function () {
     return sum;
   }
 
+  var SCALE_DOWN = Math.pow(2, -64);
+  var SCALE_UP = Math.pow(2, 64);
+
+  /* The engine's sum: correctly rounded, too large is inf, inf - inf is nan. */
+  function exactSum(terms) {
+    var sum = fsum(terms);
+    if (!isFinite(sum) && terms.every(isFinite)) {
+      // partial sums near the largest float overflow even when the exact sum is finite
+      sum = fsum(terms.map(function (t) {
+        return t * SCALE_DOWN;
+      })) * SCALE_UP;
+    }
+    return sum;
+  }
+
   function show(x) {
     if (isNaN(x)) return "nan";
     if (x === Infinity) return "\u221e";
@@ -156,9 +171,15 @@ var microgradientEvaluator = (function () {
     throw new DomainFailure(message);
   }
 
-  function finite(op, x, where) {
-    if (!isFinite(x)) fail(op + ": " + where + " is too large for a float");
-    return x;
+  function periodic(op, x) {
+    if (x === Infinity || x === -Infinity)
+      fail(op + ": " + show(x) + " is infinite; " + op + " needs a finite argument (an infinite angle has no position on the circle)");
+  }
+
+  /* a * b where a zero times an infinity is zero, as in the engine's derivatives */
+  function times(a, b) {
+    if ((a === 0 && !isFinite(b) && !isNaN(b)) || (b === 0 && !isFinite(a) && !isNaN(a))) return 0;
+    return a * b;
   }
 
   function sigmoid(x) {
@@ -282,20 +303,15 @@ var microgradientEvaluator = (function () {
         if (x === 0 && (v.length === 2 ? y <= 0 : y < 0))
           fail("power: " + where + ": zero to a " + (v.length === 2 ? "non-positive" : "negative") + " power");
         if (x < 0 && !Number.isInteger(y)) fail("power: " + where + ": a negative base needs an integer exponent");
-        var out = power(x, y);
-        if (!isFinite(out) && isFinite(x) && isFinite(y)) fail("power: " + where + " is too large for a float");
-        return out;
+        return power(x, y);
       },
       local: function (v, out, c) {
         var x = v[0];
-        if (v.length === 1) {
-          if (c === 0) return [0];
-          if (x === 0 && c < 1) return [Infinity];
-          return [c * power(x, c - 1)];
-        }
+        if (v.length === 1) return [c === 0 ? 0 : c * power(x, c - 1)];
         var y = v[1];
-        if (x === 0) return [y < 1 ? Infinity : y === 1 ? 1 : 0, 0];
-        return [y * power(x, y - 1), out * Math.log(x)];
+        var slope = times(y, power(x, y - 1));
+        // x**y * log(x) -> 0 as x -> 0+: the exponent's slope is 0 along x = 0
+        return [slope, x === 0 ? 0 : out * Math.log(x)];
       },
       formula: function (n, c) {
         return n.length === 2 ? n[0] + "^" + n[1] : n[0] + "^" + show(c);
@@ -313,9 +329,7 @@ var microgradientEvaluator = (function () {
           if (v[0] <= 0) fail("power: " + where + ": zero to a non-positive power");
           return 0;
         }
-        var out = power(c, v[0]);
-        if (!isFinite(out) && isFinite(v[0])) fail("power: " + where + " is too large for a float");
-        return out;
+        return power(c, v[0]);
       },
       local: function (v, out, c) {
         return c === 0 ? [0] : [out * Math.log(c)];
@@ -329,7 +343,7 @@ var microgradientEvaluator = (function () {
     },
     exp: {
       forward: function (v) {
-        return finite("exp", Math.exp(v[0]), "exp(" + show(v[0]) + ")");
+        return Math.exp(v[0]);
       },
       local: function (v, out) {
         return [out];
@@ -343,7 +357,7 @@ var microgradientEvaluator = (function () {
     },
     log: {
       forward: function (v) {
-        if (!(v[0] > 0)) fail("log: " + show(v[0]) + " is not > 0; log needs a positive argument");
+        if (v[0] <= 0) fail("log: " + show(v[0]) + " is not > 0; log needs a positive argument");
         return Math.log(v[0]);
       },
       local: function (v) {
@@ -415,7 +429,7 @@ var microgradientEvaluator = (function () {
     },
     sin: {
       forward: function (v) {
-        if (!isFinite(v[0])) fail("sin: " + show(v[0]) + " has no sine");
+        periodic("sin", v[0]);
         return Math.sin(v[0]);
       },
       local: function (v) {
@@ -430,7 +444,7 @@ var microgradientEvaluator = (function () {
     },
     cos: {
       forward: function (v) {
-        if (!isFinite(v[0])) fail("cos: " + show(v[0]) + " has no cosine");
+        periodic("cos", v[0]);
         return Math.cos(v[0]);
       },
       local: function (v) {
@@ -445,7 +459,7 @@ var microgradientEvaluator = (function () {
     },
     tan: {
       forward: function (v) {
-        if (!isFinite(v[0])) fail("tan: " + show(v[0]) + " has no tangent");
+        periodic("tan", v[0]);
         return Math.tan(v[0]);
       },
       local: function (v, out) {
@@ -475,7 +489,7 @@ var microgradientEvaluator = (function () {
     softplus: {
       forward: function (v) {
         var x = v[0];
-        return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+        return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
       },
       local: function (v) {
         return [sigmoid(v[0])];
@@ -505,7 +519,7 @@ var microgradientEvaluator = (function () {
     min: extremum("min", -1),
     sum: {
       forward: function (v, c) {
-        return fsum(c === null ? v : v.concat([c]));
+        return exactSum(c === null ? v : v.concat([c]));
       },
       local: function (v) {
         return v.map(function () {
@@ -526,7 +540,7 @@ var microgradientEvaluator = (function () {
         for (var i = 0; i < pairs; i++) terms.push(v[i] * v[pairs + i]);
         for (var j = 0; j < k.length; j++) terms.push(k[j] * v[2 * pairs + j]);
         if (c !== null) terms.push(c);
-        return fsum(terms);
+        return exactSum(terms);
       },
       local: function (v, out, c, k) {
         var pairs = (v.length - k.length) / 2;
@@ -554,20 +568,23 @@ var microgradientEvaluator = (function () {
 
   /* max (sign 1) or min (sign -1) of two operands; a tie splits the gradient 0.5 / 0.5. */
   function extremum(name, sign) {
-    function pick(a, b) {
-      return sign * (a - b) >= 0 ? a : b;
+    function wins(a, b) {
+      return sign > 0 ? a > b : a < b;
     }
-    function slope(a, b) {
-      var d = sign * (a - b);
-      return d > 0 ? 1 : d < 0 ? 0 : 0.5;
+    // a tie, or a nan that no comparison can order, splits the gradient
+    function pick(a, b) {
+      return wins(a, b) ? a : wins(b, a) ? b : a === b ? a : NaN;
+    }
+    function slopes(a, b) {
+      return wins(a, b) ? [1, 0] : wins(b, a) ? [0, 1] : [0.5, 0.5];
     }
     return {
       forward: function (v, c) {
-        return v.length === 2 ? pick(v[0], v[1]) : pick(v[0], c);
+        return pick(v[0], v.length === 2 ? v[1] : c);
       },
       local: function (v, out, c) {
-        if (v.length === 1) return [slope(v[0], c)];
-        return [slope(v[0], v[1]), slope(v[1], v[0])];
+        var both = slopes(v[0], v.length === 2 ? v[1] : c);
+        return v.length === 2 ? both : both.slice(0, 1);
       },
       formula: function (n, c) {
         return name + "(" + n[0] + ", " + (n.length === 2 ? n[1] : show(c)) + ")";
@@ -600,7 +617,7 @@ var microgradientEvaluator = (function () {
         var operandsGiven = c === null ? v : v.concat([c]);
         var out = forward.apply(null, operandsGiven);
         if (typeof out !== "number" || isNaN(out))
-          fail(name + ": no value at " + operandsGiven.map(show).join(", "));
+          fail(name + "(" + operandsGiven.map(show).join(", ") + ") is outside the operation's domain");
         return out;
       },
       local: function (v, out, c) {
@@ -705,7 +722,10 @@ var microgradientEvaluator = (function () {
         var args = nodes[s].args;
         contributions[s] = new Array(args.length).fill(0);
         if (upstream === 0 || locals[s] === null) continue;
+        var infinite = upstream === Infinity || upstream === -Infinity;
         for (var j = 0; j < args.length; j++) {
+          // a zero slope stops an infinite gradient (0 * inf = 0), as in the engine
+          if (infinite && locals[s][j] === 0) continue;
           var term = locals[s][j] * upstream;
           contributions[s][j] = term;
           grads[args[j]] += term;

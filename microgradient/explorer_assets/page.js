@@ -412,7 +412,9 @@
         s.set(grad === null ? "" : formatNumber(grad, spec));
       });
       toggle(edge.group, "mg-pending", !shown);
-      toggle(edge.group, "mg-active", moment.active !== null && (edge.to === moment.active || (edge.to === null && moment.active === self.program.output && moment.seeded)));
+      var seeding = self.current === self.operations.length + 1;
+      var active = seeding ? edge.to === null : moment.active !== null && edge.to === moment.active;
+      toggle(edge.group, "mg-active", active);
     });
     this.slider.value = String(this.current);
     this.caption.textContent = this.stepCaption(moment);

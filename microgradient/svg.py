@@ -1,0 +1,223 @@
+"""Writing SVG by hand: the palette, text measured from glyph metrics, and PNG output.
+
+The drawing code in :mod:`microgradient.render` places every piece of text
+itself; this module knows how wide a string is in the drawing's font, how to
+write the SVG elements, and how to rasterise the result with ``resvg`` using
+font files that ship with the package, so a PNG looks the same on a machine
+with no fonts installed.
+
+>>> round(text_width("0.5", 10.0), 1) > 0
+True
+>>> contrast_ratio(VALUE_COLOUR) >= 4.5 and contrast_ratio(GRADIENT_COLOUR) >= 4.5
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import unicodedata
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from importlib import resources
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import resvg_py
+from fontTools.ttLib import TTFont
+
+# Colours from the Okabe-Ito palette (safe for the common colour-vision deficiencies), darkened
+# where needed so that text has a contrast of at least 4.5:1 against white; values and gradients
+# also differ in lightness, so they stay apart in greyscale print
+VALUE_COLOUR = "#004A75"  # Okabe-Ito blue #0072B2, darker
+GRADIENT_COLOUR = "#B84A00"  # Okabe-Ito vermillion #D55E00, darker
+INK = "#1A1A1A"  # labels and operation symbols
+MUTED = "#555555"  # captions, legend, the "data" / "grad" words of a record
+LINE = "#5A5A5A"  # edges and outlines
+LEAF_FILL = "#F2F2F2"
+PROCESSED_FILL = "#DCEEF8"  # Okabe-Ito sky blue #56B4E9, lightened: nodes already passed
+CURRENT_FILL = "#FBE3CC"  # Okabe-Ito orange #E69F00, lightened: the node of this step
+CLUSTER_LINE = "#9A9A9A"
+
+FONT_FAMILY = "Open Sans"
+SVG_FONT_FAMILY = "'Open Sans', Helvetica, Arial, sans-serif"
+# a line of text occupies [baseline - ASCENT, baseline + DESCENT] times its size
+ASCENT = 0.8
+DESCENT = 0.25
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG relative luminance of a ``#rrggbb`` colour."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(colour: str, background: str = "#FFFFFF") -> float:
+    """WCAG contrast ratio between two ``#rrggbb`` colours (1 to 21)."""
+    lighter, darker = sorted((relative_luminance(colour), relative_luminance(background)))[::-1]
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+# ---- fonts and text widths ---------------------------------------------------------------
+
+
+def font_files() -> list[Path]:
+    """The font files PNGs are drawn with: regular first, then italic."""
+    package = resources.files("ttf_opensans").joinpath("ttf")
+    return [Path(str(package.joinpath(name))) for name in _FONT_NAMES]
+
+
+_FONT_NAMES = ("OpenSans-Regular.ttf", "OpenSans-Italic.ttf")
+
+
+@functools.cache
+def _advances(italic: bool) -> tuple[dict[int, float], float]:
+    """Advance widths in em per code point, and the em width assumed for a missing glyph."""
+    font = TTFont(str(font_files()[1 if italic else 0]), lazy=True)
+    units = float(font["head"].unitsPerEm)
+    metrics = font["hmtx"].metrics
+    widths = {code: metrics[name][0] / units for code, name in font.getBestCmap().items()}
+    return widths, widths.get(ord("M"), 0.8)
+
+
+def text_width(text: str, size: float, italic: bool = False) -> float:
+    """The width of ``text`` set at ``size`` points, from the font's glyph advances."""
+    widths, fallback = _advances(italic)
+    total = 0.0
+    for character in text:
+        width = widths.get(ord(character))
+        if width is None:
+            # a glyph the font lacks comes from a fallback font: wide scripts are square
+            wide = unicodedata.east_asian_width(character) in ("W", "F")
+            width = 1.0 if wide else fallback
+        total += width
+    return total * size
+
+
+# ---- SVG elements ------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    """A coordinate, short and without ``-0``."""
+    text = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def text(
+    content: str,
+    x: float,
+    baseline: float,
+    *,
+    size: float,
+    css_class: str,
+    anchor: str = "middle",
+    fill: str = INK,
+    italic: bool = False,
+    max_width: float | None = None,
+    extra: str = "",
+) -> str:
+    """A ``<text>`` element; squeezed to ``max_width`` points if it would be wider."""
+    attributes = [
+        f'class="{css_class}"',
+        f'x="{fmt(x)}"',
+        f'y="{fmt(baseline)}"',
+        f'font-size="{fmt(size)}"',
+        f'fill="{fill}"',
+    ]
+    if anchor != "start":
+        attributes.append(f'text-anchor="{anchor}"')
+    if italic:
+        attributes.append('font-style="italic"')
+    if max_width is not None and content and text_width(content, size, italic) > max_width:
+        attributes.append(f'textLength="{fmt(max_width)}" lengthAdjust="spacingAndGlyphs"')
+    if extra:
+        attributes.append(extra)
+    return f"<text {' '.join(attributes)}>{escape(content)}</text>"
+
+
+def path(points: Sequence[tuple[float, float]], *, stroke: str = LINE, width: float = 1.2) -> str:
+    """A path through cubic Bézier control points; a joining point repeats as a line."""
+    commands = [f"M{fmt(points[0][0])},{fmt(points[0][1])}"]
+    rest = points[1:]
+    for i in range(0, len(rest) - 2, 3):
+        (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
+        commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
+    return (
+        f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" '
+        f'stroke-width="{fmt(width)}"/>'
+    )
+
+
+def joined_path(pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str = LINE) -> str:
+    """Several Bézier pieces drawn as one path, joined by straight lines."""
+    commands = []
+    for n, points in enumerate(pieces):
+        x, y = points[0]
+        commands.append(f"{'L' if n else 'M'}{fmt(x)},{fmt(y)}")
+        rest = points[1:]
+        for i in range(0, len(rest) - 2, 3):
+            (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
+            commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
+    return f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" stroke-width="1.2"/>'
+
+
+def arrowhead(start: tuple[float, float], tip: tuple[float, float], *, colour: str = LINE) -> str:
+    """A filled triangle pointing from ``start`` to ``tip``, its point at ``tip``."""
+    dx, dy = tip[0] - start[0], tip[1] - start[1]
+    length = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / length, dy / length
+    back = 7.0
+    half = 3.2
+    bx, by = tip[0] - ux * back, tip[1] - uy * back
+    corners = [tip, (bx - uy * half, by + ux * half), (bx + uy * half, by - ux * half)]
+    listed = " ".join(f"{fmt(x)},{fmt(y)}" for x, y in corners)
+    return f'<polygon class="mg-arrow" points="{listed}" fill="{colour}" stroke="none"/>'
+
+
+def attribute(value: str) -> str:
+    """``value`` quoted for an XML attribute."""
+    return quoteattr(value)
+
+
+def document(width: float, height: float, body: Iterable[str], title: str = "") -> str:
+    """A complete SVG document ``width`` by ``height`` points."""
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{fmt(width)}pt" '
+        f'height="{fmt(height)}pt" viewBox="0 0 {fmt(width)} {fmt(height)}" '
+        f'font-family="{SVG_FONT_FAMILY}">\n'
+    )
+    parts = [head]
+    if title:
+        parts.append(f"<title>{escape(title)}</title>\n")
+    parts.append(f'<rect width="{fmt(width)}" height="{fmt(height)}" fill="#FFFFFF"/>\n')
+    parts.extend(f"{element}\n" for element in body)
+    parts.append("</svg>\n")
+    return "".join(parts)
+
+
+# ---- PNG ---------------------------------------------------------------------------------
+
+# a few hundred nodes in a row make a drawing metres wide: past this many pixels a PNG is drawn
+# at a lower resolution, as rasterising it at full size would take minutes (SVG has no limit)
+MAX_PNG_PIXELS = 10_000_000
+
+
+def rasterise(svg: str, width: float, height: float, dpi: float) -> bytes:
+    """``svg`` (``width`` by ``height`` points) as PNG bytes at ``dpi``, fonts from the package."""
+    points = max(width * height, 1.0)
+    dpi = min(dpi, 72 * math.sqrt(MAX_PNG_PIXELS / points))
+    with ExitStack() as stack:
+        files = [str(stack.enter_context(resources.as_file(f))) for f in font_files()]
+        # resvg draws no text in a family it was not given: hand it the fonts themselves, and
+        # only them, so the picture is the same on every machine, whatever fonts it has
+        png: bytes = resvg_py.svg_to_bytes(
+            svg_string=svg,
+            dpi=dpi,
+            font_family=FONT_FAMILY,
+            sans_serif_family=FONT_FAMILY,
+            font_files=files,
+            skip_system_fonts=True,
+        )
+    return png
