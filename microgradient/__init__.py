@@ -49,6 +49,7 @@ from microgradient.errors import (
     OperationError,
     RenderError,
 )
+from microgradient.explorer import Explorer, explore
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
@@ -71,6 +72,7 @@ __all__ = [
     "BackwardStep",
     "DivisionByZeroError",
     "DomainError",
+    "Explorer",
     "ExpressionError",
     "FloatOverflowError",
     "GradcheckError",
@@ -91,6 +93,7 @@ __all__ = [
     "draw",
     "enable_grad",
     "exp",
+    "explore",
     "find_operation",
     "format_number",
     "frame_svg",

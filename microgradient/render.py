@@ -406,7 +406,8 @@ def frame_svg(
 def save_graph(root: Drawable, path: str | PathLike[str], **options: Unpack[DrawOptions]) -> Path:
     """Write :func:`draw`'s picture to ``path``, in the format its suffix names.
 
-    ``.svg``, ``.png`` (at ``dpi``), or ``.dot`` / ``.gv`` (the layout's DOT).
+    ``.svg``, ``.png`` (at ``dpi``), or ``.dot`` / ``.gv`` (the layout's DOT); ``.html``
+    writes the interactive explorer of :func:`~microgradient.explore`.
 
     >>> import tempfile, pathlib
     >>> from microgradient import Value, save_graph
@@ -416,6 +417,15 @@ def save_graph(root: Drawable, path: str | PathLike[str], **options: Unpack[Draw
     """
     target = Path(path)
     suffix = target.suffix.lstrip(".").lower()
+    if suffix == "html":
+        # imported here: the explorer builds on this module, not the other way round
+        from microgradient.explorer import explore
+
+        if isinstance(root, BackwardStep):
+            root = root.root
+        if not isinstance(root, Value):
+            raise RenderError("save_graph: an .html explorer shows the graph of one Value")
+        return explore(root, **options).save(target)
     if suffix not in _SAVE_FORMATS:
         supported = ", ".join(f".{name}" for name in _SAVE_FORMATS)
         raise RenderError(f"save_graph: cannot tell a format from {target.name!r}; use {supported}")
