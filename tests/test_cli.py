@@ -414,3 +414,12 @@ def test_drawing_options_change_the_picture(tmp_path: Path) -> None:
     assert f"backward steps written to {(tmp_path / 'steps.gif').resolve()}" in done.stdout
     with Image.open(tmp_path / "steps.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 3  # the seed, then + and *
+
+
+def test_an_html_page_to_explore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "sigmoid.html"
+    assert main(["1/(1+exp(-w*x))", "w=0", "x=1", "-o", str(page)]) == 0
+    assert f"graph written to {page.resolve()}" in capsys.readouterr().out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert len(re.findall(r'class="mg-node"', html)) >= 7  # w, x and five operations
