@@ -7,7 +7,7 @@ The grammar, loosest binding first::
     product    := power (("*" | "/") factor)*
     factor     := ("-" | "+") factor | power          a*-b  is  a*(-b)
     power      := prefixed [("**" | "^") factor]      right-associative: a^b^c is a^(b^c)
-    prefixed   := "√" power | postfix                 √x^2 is √(x^2), like -x^2
+    prefixed   := "√" factor | postfix                √x^2 is √(x^2), like -x^2
     postfix    := atom superscript*                   x², (a+b)³, x⁻¹
     atom       := number | name | function "(" arguments ")" | "(" expression ")"
 
@@ -99,10 +99,10 @@ _ADD, _NEG_LOW, _MUL, _NEG_HIGH, _POW, _ATOM = range(1, 7)
 # each operator symbol and the ASCII operator it means
 _OPERATORS: Final = {
     **{c: c for c in "+-*/^"},
-    "**": "**",
     "\u2212": "-",  # − minus sign
     "\u00d7": "*",  # × multiplication sign
     "\u00b7": "*",  # · middle dot
+    "\u0387": "*",  # · Greek ano teleia, which looks the same
     "\u22c5": "*",  # ⋅ dot operator
     "\u2219": "*",  # ∙ bullet operator
     "\u00f7": "/",  # ÷ division sign
@@ -163,10 +163,12 @@ class Expression(Value):
 
     def __str__(self) -> str:
         written = _WRITTEN.get(id(self))
+        # a copy (copy.copy, pickle) was never parsed: it is written from its graph
         return to_text(self) if written is None else written
 
 
-# the text of each live Expression, by id (a Value has no room for it)
+# the text of each Expression that parse made and that is alive, by id (a Value has no
+# room for it); weakref.finalize removes the entry when the Expression goes
 _WRITTEN: dict[int, str] = {}
 
 

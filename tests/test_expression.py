@@ -689,3 +689,18 @@ def test_generated_expressions_agree_with_finite_differences(
         # steps h and 2h disagree where the function curves too fast for differences to follow
         assume(abs(coarse - numeric) <= tolerance)
         assert abs(leaves[name].grad - numeric) <= tolerance, name
+
+
+def test_the_typed_text_lives_as_long_as_the_expression() -> None:
+    import copy
+    import gc
+
+    from microgradient import expression
+
+    y = parse("x+1", x=2)
+    assert (str(y), f"{y}", f"{y:.1f}") == ("x + 1", "x + 1", "3.0")
+    assert str(copy.copy(y)) == "1 + x"  # never parsed: written from its graph
+    before = len(expression._WRITTEN)
+    del y
+    gc.collect()
+    assert len(expression._WRITTEN) == before - 1
