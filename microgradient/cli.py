@@ -234,7 +234,7 @@ def _arguments() -> argparse.ArgumentParser:
         "--max-nodes",
         type=_positive(int),
         metavar="N",
-        help="draw graphs of up to N nodes (default: 500); larger ones are refused",
+        help="draw graphs of up to N nodes; a larger one is refused with the N that would do",
     )
     parser.add_argument("--version", action="version", version=f"microgradient {__version__}")
     return parser
