@@ -463,7 +463,7 @@ TOKENS = [
     "ln", "pow", "ℒ", "\u0301", "tan", "atan", "softplus", "max", "min", "max(x,", ", y)",
 ]  # fmt: skip
 # characters that mean something to the tokenizer, to mix into arbitrary Unicode text
-SYMBOLS = "xye0123.+-*/^(),√²³⁻×·÷−₁苹ｘ\u0301 "
+SYMBOLS = "xye0123.+-*/^(),√²³⁻×·÷−₁苹ｘ\u0301\udcff\t "
 
 
 def values_for(text: str, data: st.DataObject) -> dict[str, float]:
