@@ -241,16 +241,18 @@ def _arguments() -> argparse.ArgumentParser:
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a positive finite number of ``kind``."""
+    wanted = "a positive whole number" if kind is int else "a positive number"
+
     def convert(text: str) -> float:
         try:
             number = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
         if not number > 0 or math.isinf(number):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
         return number
 
-    convert.__name__ = kind.__name__  # argparse names the type in its messages
     return convert
 
 
