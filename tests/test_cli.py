@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import microgradient as mg
 from microgradient import render
@@ -436,3 +438,24 @@ def test_an_html_page_to_explore(tmp_path: Path, capsys: pytest.CaptureFixture[s
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert len(re.findall(r'class="mg-node"', html)) >= 7  # w, x and five operations
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(st.sampled_from("xy2.+-*/^()√²×−e ") | st.characters(), max_size=20),
+    assignments=st.lists(
+        st.sampled_from(["x=1", "y=-2", "x=0", "y=1e300", "x=pi", "z=1", "x"]), max_size=3
+    ),
+    mode=st.sampled_from([[], ["--check"], ["--forward-only"]]),
+)
+def test_no_input_is_an_internal_error(
+    text: str, assignments: list[str], mode: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # with no traceback: a problem with the input is one line and status 2, never a crash
+    status = main([*mode, "--", text, *assignments])
+    err = capsys.readouterr().err
+    assert status in (0, 1, 2), err
+    assert "internal error" not in err
+    assert (status == 2) == err.startswith("microgradient: error: ")
