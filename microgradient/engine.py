@@ -491,22 +491,26 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
     node = root
     try:
         if create_graph:
-            for node in order:
-                node.grad = None
-            root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
-            for node in reversed(order):
-                upstream = node.grad
-                if upstream is None:  # its every path was a zero slope times an infinity
-                    node.grad = Value(0.0)
-                elif node._local_rule is not None:
-                    pairs: Iterable[tuple[Value, Any]] = zip(
-                        node.parents, node._local_rule(_read_node, node)
-                    )
-                    if upstream.data == 0.0 or math.isinf(upstream.data):
-                        pairs = [p for p in pairs if not _zero_times_infinity(p[1], upstream.data)]
-                    for parent, local in pairs:
-                        term = local * upstream
-                        parent.grad = term if parent.grad is None else parent.grad + term
+            # the derivatives are recorded even inside no_grad(): that is what was asked
+            with enable_grad():
+                for node in order:
+                    node.grad = None
+                root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
+                for node in reversed(order):
+                    upstream = node.grad
+                    if upstream is None:  # its every path was a zero slope times an infinity
+                        node.grad = Value(0.0)
+                    elif node._local_rule is not None:
+                        pairs: Iterable[tuple[Value, Any]] = zip(
+                            node.parents, node._local_rule(_read_node, node)
+                        )
+                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                            pairs = [
+                                p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
+                            ]
+                        for parent, local in pairs:
+                            term = local * upstream
+                            parent.grad = term if parent.grad is None else parent.grad + term
         else:
             for node in order:
                 node.grad = 0.0
@@ -680,7 +684,7 @@ def _as_float(op: str, x: object) -> float:
         try:
             return float(x)
         except OverflowError:  # 10**400: too large for a float, so infinite (one rule)
-            return math.copysign(math.inf, x)
+            return math.inf if x > 0 else -math.inf  # type: ignore[operator]  # Real orders
     raise OperandTypeError(
         f"{op}: expected a real number (int or float), got {type(x).__name__} {x!r}"
     )
@@ -815,9 +819,10 @@ _SCALE_UP = 2.0**64
 def _exact_sum(terms: list[float]) -> float:
     """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
     try:
-        return math.fsum(terms)
-    except OverflowError:
-        return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
+        try:
+            return math.fsum(terms)
+        except OverflowError:
+            return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
     except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes nan
         return math.nan
 
@@ -1085,11 +1090,11 @@ _operations: dict[str, Operation] = {}
 class Operation:
     """A primitive operation defined by its forward and its local derivatives, side by side.
 
-    Made by the :func:`operation` decorator. Calling it on ``Value``s (and plain
-    numbers) gives a ``Value`` node whose ``op`` is :attr:`name` and whose
-    ``parents`` are the operands in order (a plain number among them becomes a
-    leaf ``Value``, so every operand has its gradient); calling it on plain
-    numbers only gives the float ``forward(...)``, like ``mg.exp``.
+    Made by the :func:`operation` decorator. Calling it on ``Value``s or plain
+    numbers gives a ``Value`` node whose ``op`` is :attr:`name` and whose
+    ``parents`` are the operands in order (a plain number becomes a leaf
+    ``Value``, so every operand has its gradient); :attr:`forward` computes on
+    floats alone.
 
     Attributes:
         name: the operation's name, the ``op`` of its nodes (unique, not a built-in name).
@@ -1110,13 +1115,13 @@ class Operation:
         javascript: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = forward.__name__ if name is None else name
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise OperationError(f"operation: the name {self.name!r} is not a Python identifier")
         if self.name in BUILTIN_OPERATIONS:
             raise OperationError(
                 f"operation: {self.name!r} is a built-in operation; give yours another name "
                 f"(for example @mg.operation(name='my_{self.name}'))"
             )
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise OperationError(f"operation: the name {self.name!r} is not a Python identifier")
         self.symbol = self.name if symbol is None else symbol
         self.arity = _arity(forward, self.name)
         self.forward = forward
@@ -1153,13 +1158,11 @@ class Operation:
             )
         return slopes
 
-    def __call__(self, *operands: Any) -> Any:
+    def __call__(self, *operands: Operand) -> Value:
         if len(operands) != self.arity:
             raise OperandTypeError(
                 f"{self.name}: expected {self.arity} operand(s), got {len(operands)}"
             )
-        if not any(isinstance(x, Value) for x in operands):
-            return self._forward(tuple(_as_float(self.name, x) for x in operands))
         nodes = tuple(
             x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
         )
