@@ -622,7 +622,8 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
             node_grads[j] = node_grads.get(j, 0.0) + flowing
             contributions.setdefault(j, []).append(flowing)
             line = (
-                f"to {_name(parent, 'operand ' + _letter(k))}: upstream {format_number(upstream)}"
+                f"to {_name(parent, 'the ' + _op_label(parent) + ' node')}: upstream "
+                f"{format_number(upstream)}"
                 f" {TIMES} local {_local_notation(node, k)} = {format_number(local)}"
                 f" → {format_number(flowing)}"
             )
@@ -729,8 +730,8 @@ class _Plan:
 
 
 _PROBES = (
-    -1.23456789e-100,
-    -1.23456789e100,
+    -1.23456789e-99,
+    -1.23456789e99,
     -123456.789,
     -98765.4321,
     -0.000123456789,
@@ -968,10 +969,13 @@ def _edge_svg(
         f'data-operand="{edge.operand}">'
     ]
     pieces = [route.points for route in routes]
-    parts.append(svg.joined_path(pieces))
+    # in a backward step, the edges that gradient has just travelled along stand out
+    active = edge.target is not None and edge.target == numbers.current
+    colour = GRADIENT_COLOUR if active else svg.LINE
+    parts.append(svg.joined_path(pieces, stroke=colour, width=2.2 if active else 1.2))
     last = routes[-1]
     if last.tip is not None:
-        parts.append(svg.arrowhead(last.points[-1], last.tip))
+        parts.append(svg.arrowhead(last.points[-1], last.tip, colour=colour))
     if edge.label_key:
         box = geometry.boxes[edge.label_key]
         value = numbers.values.get(edge.source)
@@ -1059,7 +1063,7 @@ def _node_svg(
         if part.op_key:
             circle = geometry.boxes[part.op_key]
             route = geometry.routes[part.op_link]
-            parts.append(svg.path(route.points))
+            parts.append(svg.joined_path([route.points]))
             if route.tip is not None:
                 parts.append(svg.arrowhead(route.points[-1], route.tip))
             parts.append(_circle(circle, fill, outline))

@@ -136,20 +136,9 @@ def text(
     return f"<text {' '.join(attributes)}>{escape(content)}</text>"
 
 
-def path(points: Sequence[tuple[float, float]], *, stroke: str = LINE, width: float = 1.2) -> str:
-    """A path through cubic Bézier control points; a joining point repeats as a line."""
-    commands = [f"M{fmt(points[0][0])},{fmt(points[0][1])}"]
-    rest = points[1:]
-    for i in range(0, len(rest) - 2, 3):
-        (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
-        commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
-    return (
-        f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" '
-        f'stroke-width="{fmt(width)}"/>'
-    )
-
-
-def joined_path(pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str = LINE) -> str:
+def joined_path(
+    pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str = LINE, width: float = 1.2
+) -> str:
     """Several Bézier pieces drawn as one path, joined by straight lines."""
     commands = []
     for n, points in enumerate(pieces):
@@ -159,7 +148,10 @@ def joined_path(pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str 
         for i in range(0, len(rest) - 2, 3):
             (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
             commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
-    return f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" stroke-width="1.2"/>'
+    return (
+        f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" '
+        f'stroke-width="{fmt(width)}"/>'
+    )
 
 
 def arrowhead(start: tuple[float, float], tip: tuple[float, float], *, colour: str = LINE) -> str:

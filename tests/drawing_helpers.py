@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import struct
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from microgradient import Value, svg
 from microgradient.render import MINUS
@@ -397,3 +400,10 @@ def random_graph(seed: int, size: int = 26) -> Value:
             root = root + node
     root.backward()
     return root
+
+
+def choose_layout_path(path: str, monkeypatch: Any, folder: Path) -> None:
+    """ "system" leaves PATH alone (dot if installed); "in-process" hides dot from PATH."""
+    if path == "in-process":
+        monkeypatch.setenv("PATH", str(folder))  # an empty folder: no dot
+        assert shutil.which("dot") is None

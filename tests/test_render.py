@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from drawing_helpers import NS, number, parse, png_pixels, reuse, sigmoid
+from drawing_helpers import NS, choose_layout_path, number, parse, png_pixels, reuse, sigmoid
 
 import microgradient as mg
 from microgradient import GraphTooLargeError, RenderError, Value, svg
@@ -24,9 +24,7 @@ from microgradient.render import MINUS, TIMES
 @pytest.fixture(params=["system", "in-process"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Which path lays out: "system" uses dot when installed (else is in-process too)."""
-    if request.param == "in-process":
-        monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot
-        assert shutil.which("dot") is None
+    choose_layout_path(request.param, monkeypatch, tmp_path)
     return "dot" if shutil.which("dot") else "in-process"
 
 
