@@ -227,6 +227,7 @@ class BackwardStep:
     total: int
     node: Value | None
     _scene: _Scene = field(repr=False)
+    _options: DrawOptions = field(default_factory=lambda: DrawOptions(), repr=False)
 
     @property
     def root(self) -> Value:
@@ -246,7 +247,7 @@ class BackwardStep:
         raise RenderError(f"{value!r} is not a node of this graph")
 
     def draw(self, **options: Unpack[DrawOptions]) -> GraphDrawing:
-        """This frame as a drawing; same keyword arguments as :func:`draw`."""
+        """This frame as a drawing; options default to those given to :func:`backward_steps`."""
         return draw(self, **options)
 
     def _repr_mimebundle_(
@@ -345,7 +346,7 @@ def draw(root: Drawable, **options: Unpack[DrawOptions]) -> GraphDrawing:
     >>> drawing.svg.count('data-from="0" data-to="1"')  # one edge per use of x
     2
     """
-    chosen = _options(options)
+    chosen = _options(_with_frame_options(root, options))
     scene = _scene_of(root, chosen)
     return _drawing(scene, chosen)
 
@@ -357,7 +358,7 @@ def to_dot(root: Drawable, **options: Unpack[DrawOptions]) -> str:
     >>> print(to_dot(Value(2.0, label="a").exp(), show="forward").splitlines()[0])
     digraph microgradient {
     """
-    chosen = _options(options)
+    chosen = _options(_with_frame_options(root, options))
     plan = _plan(_scene_of(root, chosen), chosen)
     return _diagram_dot(plan.diagram, chosen.rankdir, with_text=True)
 
@@ -424,7 +425,7 @@ def save_graph(root: Drawable, path: str | PathLike[str], **options: Unpack[Draw
 
 
 def backward_steps(
-    root: Value, gradient: float = 1.0, *, max_nodes: int = 500
+    root: Value, gradient: float = 1.0, **options: Unpack[DrawOptions]
 ) -> Iterator[BackwardStep]:
     """The backward pass one node at a time, as frames to draw: for teaching.
 
@@ -444,7 +445,8 @@ def backward_steps(
     >>> x.grad
     0.0
     """
-    graph = _graph_of(root, max_nodes)
+    chosen = _options(options)  # checked now, so that a typo fails before the first frame
+    graph = _graph_of(root, chosen.max_nodes)
     frames = list(_backward_frames(graph, float(gradient)))
     room = (
         max(len(numbers.caption) for _, _, numbers in frames),
@@ -455,8 +457,12 @@ def backward_steps(
         ),
     )
     total = len(frames) - 1
-    for step, node, numbers in frames:
-        yield BackwardStep(step, total, node, _Scene(graph, numbers, room))
+    return iter(
+        [
+            BackwardStep(step, total, node, _Scene(graph, numbers, room), options)
+            for step, node, numbers in frames
+        ]
+    )
 
 
 def save_steps(
@@ -475,10 +481,9 @@ def save_steps(
     from PIL import Image
 
     target = Path(path)
-    chosen = _options(options)
     images = [
-        Image.open(io.BytesIO(_drawing(frame._scene, chosen).png())).convert("RGB")
-        for frame in backward_steps(root, max_nodes=chosen.max_nodes)
+        Image.open(io.BytesIO(frame.draw().png())).convert("RGB")
+        for frame in backward_steps(root, **options)
     ]
     frames = [image.quantize(colors=255, dither=Image.Dither.NONE) for image in images]
     frames[0].save(
@@ -494,6 +499,11 @@ def save_steps(
 
 
 # ---- the graph ---------------------------------------------------------------------
+
+
+def _with_frame_options(root: Drawable, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A frame of :func:`backward_steps` keeps the options given there, unless overridden."""
+    return {**root._options, **options} if isinstance(root, BackwardStep) else dict(options)
 
 
 def _scene_of(root: Drawable, chosen: _Options) -> _Scene:
