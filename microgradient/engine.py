@@ -16,14 +16,36 @@ They bind what they need as default arguments (``a=self``) rather than by
 closing over variables: that costs one small tuple per node instead of a cell
 per variable, and with millions of nodes every object the garbage collector
 has to walk shows up in the time (see ``benchmarks/README.md``).
+
+Overflow and infinities follow one rule, IEEE 754 double arithmetic, in every
+operation, forward and backward, and in the derivatives of ``create_graph``:
+
+* a result too large for a float is ``inf`` (with its sign), never an error:
+  ``Value(1e308) + Value(1e308)``, ``exp(710)``, ``mg.sum``/``mg.dot`` of huge
+  terms, ``Value(10**400)``, ``x ** -1`` at ``1e-300``; an infinite operand
+  gives the IEEE result (``exp(inf) = inf``, ``exp(-inf) = 0``,
+  ``atan(inf) = pi/2``, ``tanh(inf) = 1``);
+* an argument outside an operation's domain raises :class:`DomainError` (or
+  :class:`DivisionByZeroError`) instead of returning nan: ``log(-1)``,
+  ``sqrt(-1)``, and ``sin``/``cos``/``tan`` of an infinity;
+* in the chain rule a zero times an infinite slope is zero (``0 * inf = 0``): a
+  path that carries no gradient contributes nothing, even through an infinite
+  local derivative (``sqrt`` at 0), so ``relu(sqrt(x))`` and ``sqrt(relu(x))``
+  at 0 have derivative 0 in plain and recorded passes alike.
+
+What IEEE arithmetic itself makes nan from infinities (``inf - inf``,
+``0 * inf`` between two values) stays nan, as it does for floats. Only
+microgradient exceptions (each deriving from the matching built-in) escape.
 """
 
 from __future__ import annotations
 
+import builtins
 import gc
+import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import repeat
@@ -36,6 +58,7 @@ from microgradient.errors import (
     FloatOverflowError,
     MicrogradientError,
     OperandTypeError,
+    OperationError,
 )
 
 Number: TypeAlias = float  # ints are accepted wherever a float is (PEP 484)
@@ -98,41 +121,120 @@ class Value:
     coefficients: tuple[float, ...] | None
     _local_rule: LocalRule | None
 
-    def __init__(self, data: float, label: str = "") -> None:
+    def __init__(
+        self,
+        data: float,
+        _children: Iterable[Value] = (),
+        _op: str = "",
+        label: str = "",
+    ) -> None:
+        """A leaf ``Value(2.0, label="a")``, or micrograd's hand-made node.
+
+        ``Value(data, _children=(a, b), _op="name")`` records ``a`` and ``b`` as
+        parents; assign ``out._backward`` a closure that reads ``out.grad`` and
+        adds to the parents' ``.grad``, and ``backward()`` runs it in its turn.
+        Such a node cannot be differentiated twice (its closure computes numbers,
+        not ``Value``s): ``create_graph=True`` refuses it, and so does tracing.
+        For an operation that works everywhere, use :func:`operation`.
+        """
         self.data = _as_float("Value", data)
         self.grad = 0.0
         self.label = label
-        self.op = ""
-        self.parents = ()
+        self.op = _op
         self.constant = None
         self.coefficients = None
-        self._local_rule = None
+        if _children:
+            self.parents = _as_parents(_children)
+            self._local_rule = _ManualStep(_no_step)
+        else:
+            self.parents = ()
+            self._local_rule = None
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
+    # ---- a Value reads like a float ---------------------------------------------
+    # ``==`` and ``hash`` stay those of the object: a Value is a node of a graph, used
+    # as a dictionary key (gradients by leaf) and found by ``in``; two nodes that
+    # hold the same number are still different nodes. Compare numbers with ``<``,
+    # ``<=``, ``>``, ``>=``, ``math.isclose(v, 0.5)`` or ``v.data == 0.5``.
+
     def __float__(self) -> float:
         return self.data
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats ``data``; an empty spec gives ``str(value)``."""
+        return format(self.data, spec) if spec else str(self)
+
+    @overload
+    def __round__(self, ndigits: None = None) -> int: ...
+    @overload
+    def __round__(self, ndigits: int) -> float: ...
+    def __round__(self, ndigits: int | None = None) -> float:
+        return round(self.data, ndigits)
+
+    def __trunc__(self) -> int:
+        return math.trunc(self.data)
+
+    def __floor__(self) -> int:
+        return math.floor(self.data)
+
+    def __ceil__(self) -> int:
+        return math.ceil(self.data)
+
+    def __lt__(self, other: Operand) -> bool:
+        return self.data < _compared("<", other)
+
+    def __le__(self, other: Operand) -> bool:
+        return self.data <= _compared("<=", other)
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.data > _compared(">", other)
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.data >= _compared(">=", other)
 
     # ---- micrograd compatibility -------------------------------------------------
     @property
     def _prev(self) -> set[Value]:
         return set(self.parents)
 
+    @_prev.setter
+    def _prev(self, children: Iterable[Value]) -> None:
+        self.parents = _as_parents(children)
+
     @property
     def _op(self) -> str:
         return self.op
 
-    def _backward(self) -> None:
-        """Push this node's ``grad`` one step back to its parents (one chain-rule step).
+    @_op.setter
+    def _op(self, op: str) -> None:
+        self.op = op
 
-        This is micrograd's manual step, handy for teaching; ``backward()``
-        runs it for every node in topological order.
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """One chain-rule step: push this node's ``grad`` back to its parents.
+
+        This is micrograd's manual step, handy for teaching; ``backward()`` runs
+        it for every node in topological order. Assigning a closure (micrograd's
+        ``out._backward = _backward``) makes it this node's backward step.
         """
-        if self._local_rule is not None:
-            for parent, local in zip(self.parents, self._local_rule(_read_data, self.data)):
-                parent.grad += local * self.grad
+        rule = self._local_rule
+        if isinstance(rule, _ManualStep):
+            return rule.step
+        return lambda: _push_one_step(self)
+
+    @_backward.setter
+    def _backward(self, step: Callable[[], None]) -> None:
+        if not callable(step):
+            raise OperandTypeError(
+                f"_backward: expected a function of no arguments, got {type(step).__name__}"
+            )
+        self._local_rule = _ManualStep(step)
 
     # ---- arithmetic ------------------------------------------------------------
     def __add__(self, other: Operand) -> Value:
@@ -195,19 +297,13 @@ class Value:
     def __pos__(self) -> Value:
         return self
 
-    def __pow__(self, exponent: Operand) -> Value:
+    def __pow__(self, exponent: Operand, modulo: None = None) -> Value:
+        if modulo is not None:
+            raise OperandTypeError(f"power: pow({_describe(self)}, ..., {modulo!r}) has no modulus")
         if isinstance(exponent, Value):
             return _value_power(self, exponent)
         c = _constant("**", exponent)
-        data = _float_power(self, c)
-        # x**0 is constant (c * x**(c-1) would overflow for tiny x); x**c for 0 < c < 1
-        # has an infinite slope at 0
-        if c == 0.0 or (self.data == 0.0 and c < 1.0):
-            slope = 0.0 if c == 0.0 else math.inf
-            return _result("**", data, (self,), lambda get, out, s=slope: (s,), c)
-        return _result(
-            "**", data, (self,), lambda get, out, a=self, c=c: (c * get(a) ** (c - 1.0),), c
-        )
+        return _constant_power(self, c, _float_power(self, c))
 
     def __rpow__(self, base: float) -> Value:
         c = _constant("**", base)
@@ -220,16 +316,17 @@ class Value:
                 raise DivisionByZeroError(
                     f"power: 0 ** {_describe(self)}: zero to a non-positive power"
                 )
+            # 0 ** x is 0 for every x > 0: a constant, so its slope is 0 at every order
             return _result("r**", 0.0, (self,), lambda get, out: (0.0,), c)
-        data = _guard_overflow("power", lambda: c**self.data, f"{c!r} ** {_describe(self)}")
         log_c = math.log(c)
-        return _result("r**", data, (self,), lambda get, out, k=log_c: (out * k,), c)
+        return _result(
+            "r**", _ieee_power(c, self.data), (self,), lambda get, out, k=log_c: (out * k,), c
+        )
 
     # ---- elementary functions ----------------------------------------------------
     def exp(self) -> Value:
-        """e ** self. Overflow (self > ~709.78) raises :class:`FloatOverflowError`."""
-        data = _guard_overflow("exp", lambda: math.exp(self.data), f"exp({_describe(self)})")
-        return _result("exp", data, (self,), lambda get, out: (out,))
+        """e ** self; ``inf`` beyond ~709.78 (as every overflow, see the module docstring)."""
+        return _result("exp", _exp(self.data), (self,), lambda get, out: (out,))
 
     def log(self) -> Value:
         """Natural logarithm; ``self`` must be > 0."""
@@ -244,7 +341,9 @@ class Value:
         if self.data < 0.0:
             raise DomainError(f"sqrt: {_describe(self)} is negative; sqrt needs an argument >= 0")
         if self.data == 0.0:
-            return _result("sqrt", 0.0, (self,), lambda get, out: (math.inf,))
+            # 0.5 / out would divide by zero; out ** -1 is inf at 0 and stays a function
+            # of out, so the second derivative (-inf) is recorded too
+            return _result("sqrt", 0.0, (self,), lambda get, out: (0.5 * _slope_power(out, -1.0),))
         return _result("sqrt", math.sqrt(self.data), (self,), lambda get, out: (0.5 / out,))
 
     def tanh(self) -> Value:
@@ -257,6 +356,16 @@ class Value:
         data = 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
         return _result("sigmoid", data, (self,), lambda get, out: (out * (1.0 - out),))
 
+    def softplus(self) -> Value:
+        """log(1 + e**self), computed without overflow; its derivative is ``sigmoid(self)``.
+
+        >>> Value(1000.0).softplus().data
+        1000.0
+        """
+        x = self.data
+        data = x + math.log1p(math.exp(-x)) if x > 0.0 else math.log1p(math.exp(x))
+        return _result("softplus", data, (self,), lambda get, out, a=self: (sigmoid(get(a)),))
+
     def relu(self) -> Value:
         """max(0, self). The derivative at 0 is taken as 0 (as in PyTorch and micrograd)."""
         if self.data > 0.0:
@@ -264,13 +373,38 @@ class Value:
         return _result("relu", 0.0, (self,), lambda get, out: (0.0,))
 
     def sin(self) -> Value:
-        """Sine (radians)."""
-        return _result("sin", math.sin(self.data), (self,), lambda get, out, a=self: (cos(get(a)),))
+        """Sine (radians); an infinite argument raises :class:`DomainError`."""
+        return _result(
+            "sin",
+            _periodic("sin", math.sin, self),
+            (self,),
+            lambda get, out, a=self: (cos(get(a)),),
+        )
 
     def cos(self) -> Value:
-        """Cosine (radians)."""
+        """Cosine (radians); an infinite argument raises :class:`DomainError`."""
         return _result(
-            "cos", math.cos(self.data), (self,), lambda get, out, a=self: (-sin(get(a)),)
+            "cos",
+            _periodic("cos", math.cos, self),
+            (self,),
+            lambda get, out, a=self: (-sin(get(a)),),
+        )
+
+    def tan(self) -> Value:
+        """Tangent (radians); its derivative is ``1 + tan(self)**2``.
+
+        An infinite argument raises :class:`DomainError`.
+        """
+        data = _periodic("tan", math.tan, self)
+        return _result("tan", data, (self,), lambda get, out: (1.0 + out * out,))
+
+    def atan(self) -> Value:
+        """Arctangent, in (-pi/2, pi/2); its derivative is ``1 / (1 + self**2)``."""
+        return _result(
+            "atan",
+            math.atan(self.data),
+            (self,),
+            lambda get, out, a=self: (1.0 / (1.0 + get(a) * get(a)),),
         )
 
     def abs(self) -> Value:
@@ -357,15 +491,26 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
     node = root
     try:
         if create_graph:
-            for node in order:
-                node.grad = None
-            root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
-            for node in reversed(order):
-                if node._local_rule is not None:
+            # the derivatives are recorded even inside no_grad(): that is what was asked
+            with enable_grad():
+                for node in order:
+                    node.grad = None
+                root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
+                for node in reversed(order):
                     upstream = node.grad
-                    for parent, local in zip(node.parents, node._local_rule(_read_node, node)):
-                        term = local * upstream
-                        parent.grad = term if parent.grad is None else parent.grad + term
+                    if upstream is None:  # its every path was a zero slope times an infinity
+                        node.grad = Value(0.0)
+                    elif node._local_rule is not None:
+                        pairs: Iterable[tuple[Value, Any]] = zip(
+                            node.parents, node._local_rule(_read_node, node)
+                        )
+                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                            pairs = [
+                                p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
+                            ]
+                        for parent, local in pairs:
+                            term = local * upstream
+                            parent.grad = term if parent.grad is None else parent.grad + term
         else:
             for node in order:
                 node.grad = 0.0
@@ -375,7 +520,12 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
             for node in reversed(order):
                 upstream = node.grad
                 if node._local_rule is not None and upstream != 0.0:
-                    for parent, local in zip(node.parents, node._local_rule(_read_data, node.data)):
+                    slopes: Iterable[tuple[Value, Any]] = zip(
+                        node.parents, node._local_rule(_read_data, node.data)
+                    )
+                    if upstream - upstream != 0.0:  # infinite: a zero slope stops it (0 * inf = 0)
+                        slopes = [p for p in slopes if p[1] != 0.0]
+                    for parent, local in slopes:
                         parent.grad += local * upstream
     except ArithmeticError as error:
         if isinstance(error, MicrogradientError):
@@ -384,6 +534,12 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
             f"backward: the derivative of {node.op!r} at "
             f"{', '.join(map(_describe, node.parents))} is not a finite float ({error})"
         ) from error
+
+
+def _zero_times_infinity(slope: Any, upstream: float) -> bool:
+    """True when slope * upstream is 0 * inf, which the chain rule counts as 0."""
+    data = slope.data if isinstance(slope, Value) else slope
+    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and math.isinf(upstream))
 
 
 def _result(
@@ -420,19 +576,66 @@ def _value_power(base: Value, exponent: Value) -> Value:
     where = f"{_describe(base)} ** {_describe(exponent)}"
     if x < 0.0:
         raise DomainError(f"power: {where}: a negative base needs a constant exponent")
-    if x == 0.0:
-        if y <= 0.0:
-            raise DivisionByZeroError(f"power: {where}: zero to a non-positive power")
-        # x**y -> 0 and x**y * log(x) -> 0 as x -> 0+, so the exponent's slope is 0
-        slope = math.inf if y < 1.0 else (1.0 if y == 1.0 else 0.0)
-        return _result("**", 0.0, (base, exponent), lambda get, out, s=slope: (s, 0.0))
-    data = _guard_overflow("power", lambda: x**y, where)
+    if x == 0.0 and y <= 0.0:
+        raise DivisionByZeroError(f"power: {where}: zero to a non-positive power")
+    return _value_power_node(base, exponent, _ieee_power(x, y))
+
+
+def _value_power_node(base: Value, exponent: Value, data: float) -> Value:
+    if base.data == 0.0:
+        # x**y * log(x) -> 0 as x -> 0+ for y > 0: the exponent's slope is 0 along x = 0.
+        # The base's slope y * x**(y-1) stays a function of both operands (0, 1 or inf
+        # at x = 0), so second derivatives such as d2(x**y)/dx2 = 2 at (0, 2) survive.
+        return _result(
+            "**",
+            data,
+            (base, exponent),
+            lambda get, out, x=base, y=exponent: (
+                _times(get(y), _slope_power(get(x), get(y) - 1.0)),
+                0.0,
+            ),
+        )
     return _result(
         "**",
         data,
         (base, exponent),
-        lambda get, out, x=base, y=exponent: (get(y) * get(x) ** (get(y) - 1.0), out * log(get(x))),
+        lambda get, out, x=base, y=exponent: (
+            _times(get(y), _slope_power(get(x), get(y) - 1.0)),
+            out * log(get(x)),
+        ),
     )
+
+
+def _constant_power(base: Value, c: float, data: float) -> Value:
+    """The node of base ** c for a plain number c."""
+    if c == 0.0:  # x ** 0 is the constant 1: its slope is 0 at every order, even at x = 0
+        return _result("**", data, (base,), lambda get, out: (0.0,), c)
+    return _result(
+        "**", data, (base,), lambda get, out, a=base, c=c: (c * _slope_power(get(a), c - 1.0),), c
+    )
+
+
+def _slope_power(x: Any, c: Any) -> Any:
+    """x ** c inside a derivative: IEEE at 0 (0 ** -1 is inf) and on overflow.
+
+    The forward ``x ** c`` refuses zero to a negative power, but a derivative may
+    be infinite (the slope of ``sqrt`` at 0); this keeps it a function of ``x``
+    (and of ``c`` when ``c`` is a Value), so it can be differentiated again.
+    """
+    if isinstance(c, Value):
+        return _value_power_node(x, c, _ieee_power(x.data, c.data))
+    if isinstance(x, Value):
+        return _constant_power(x, c, _ieee_power(x.data, c))
+    return _ieee_power(x, c)
+
+
+def _times(a: Any, b: Any) -> Any:
+    """a * b, where a zero times an infinity is zero (``0 * x**-1`` at ``x = 0``)."""
+    a_data = a.data if isinstance(a, Value) else a
+    b_data = b.data if isinstance(b, Value) else b
+    if (a_data == 0.0 and math.isinf(b_data)) or (b_data == 0.0 and math.isinf(a_data)):
+        return 0.0
+    return a * b
 
 
 def _float_power(base: Value, c: float) -> float:
@@ -442,21 +645,46 @@ def _float_power(base: Value, c: float) -> float:
         raise DivisionByZeroError(f"power: {where}: zero to a negative power")
     if x < 0.0 and not c.is_integer():
         raise DomainError(f"power: {where}: a negative base needs an integer exponent")
-    return _guard_overflow("power", lambda: x**c, where)
+    return _ieee_power(x, c)
 
 
-def _guard_overflow(op: str, compute: Callable[[], float], where: str) -> float:
+def _ieee_power(x: float, y: float) -> float:
+    """x ** y for floats, with IEEE 754's answers where Python raises.
+
+    Overflow gives an infinity and zero to a negative power gives an infinity, whose
+    sign is negative only for a negative base and an odd integer exponent.
+    """
     try:
-        return compute()
+        return x**y  # type: ignore[no-any-return]  # floats, never a negative base to a fraction
+    except (OverflowError, ZeroDivisionError):
+        odd = y.is_integer() and y % 2.0 == 1.0
+        return -math.inf if odd and math.copysign(1.0, x) < 0.0 else math.inf
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
     except OverflowError:
-        raise FloatOverflowError(f"{op}: {where} is too large for a float") from None
+        return math.inf
+
+
+def _periodic(op: str, function: Callable[[float], float], value: Value) -> float:
+    if math.isinf(value.data):
+        raise DomainError(
+            f"{op}: {_describe(value)} is infinite; {op} needs a finite argument "
+            "(an infinite angle has no position on the circle)"
+        )
+    return function(value.data)
 
 
 def _as_float(op: str, x: object) -> float:
     if isinstance(x, float):
         return x
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:  # 10**400: too large for a float, so infinite (one rule)
+            return math.inf if x > 0 else -math.inf  # type: ignore[operator]  # Real orders
     raise OperandTypeError(
         f"{op}: expected a real number (int or float), got {type(x).__name__} {x!r}"
     )
@@ -468,6 +696,79 @@ def _constant(op: str, x: object) -> float:
 
 def _describe(value: Value) -> str:
     return f"{value.label} = {value.data!r}" if value.label else repr(value.data)
+
+
+def _compared(op: str, other: object) -> float:
+    if isinstance(other, Value):
+        return other.data
+    return _constant(op, other)
+
+
+def _as_parents(children: Iterable[Value]) -> tuple[Value, ...]:
+    if isinstance(children, str):
+        raise OperandTypeError(
+            f"Value: the second argument is micrograd's _children, a tuple of Values, not the "
+            f"string {children!r}; give a label by name: Value(data, label={children!r})"
+        )
+    parents = tuple(children)
+    for child in parents:
+        if not isinstance(child, Value):
+            raise OperandTypeError(
+                f"Value: _children must be Values, got {type(child).__name__} {child!r}"
+            )
+    return parents
+
+
+def _no_step() -> None:
+    """micrograd's default backward step: a node nobody gave a closure passes nothing on."""
+
+
+class _ManualStep:
+    """The local rule of a micrograd-style node: runs its ``_backward`` closure.
+
+    The closure adds to the parents' ``.grad`` itself, so the rule returns no local
+    derivatives. A recorded pass (``create_graph=True``) cannot use it: the closure
+    computes numbers, not ``Value``s.
+    """
+
+    __slots__ = ("step",)
+
+    def __init__(self, step: Callable[[], None]) -> None:
+        self.step = step
+
+    def __call__(self, get: Reader, out: Any) -> tuple[()]:
+        if get is _read_node:
+            raise OperationError(
+                f"create_graph: the node {out.op!r} (data {out.data!r}) was made with "
+                f"Value(data, _children, _op) and a _backward closure, which computes plain "
+                "numbers, so its derivative cannot be recorded; define the operation with "
+                "@mg.operation to differentiate it more than once"
+            )
+        self.step()
+        return ()
+
+
+def _push_one_step(node: Value) -> None:
+    if node._local_rule is not None:
+        for parent, local in zip(node.parents, node._local_rule(_read_data, node.data)):
+            parent.grad += local * node.grad
+
+
+def local_derivatives(node: Value) -> tuple[float, ...] | None:
+    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf or a hand-made node.
+
+    A node made micrograd's way (``Value(data, _children, _op)`` with a ``_backward``
+    closure) has no local derivatives to report: its closure adds to the parents'
+    gradients directly.
+
+    >>> x = Value(3.0)
+    >>> local_derivatives(x * x)
+    (3.0, 3.0)
+    """
+    rule = node._local_rule
+    if rule is None or isinstance(rule, _ManualStep):
+        return None
+    return tuple(float(local) for local in rule(_read_data, node.data))
 
 
 @contextmanager
@@ -486,6 +787,22 @@ def no_grad() -> Iterator[None]:
         _recording.reset(token)
 
 
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record graphs again inside :func:`no_grad` (as ``mg.grad`` and ``mg.hessian`` do).
+
+    >>> with no_grad(), enable_grad():
+    ...     y = Value(2.0) * 3
+    >>> y.op
+    '*'
+    """
+    token = _recording.set(True)
+    try:
+        yield
+    finally:
+        _recording.reset(token)
+
+
 def is_recording() -> bool:
     """True unless inside :func:`no_grad`."""
     return _recording.get()
@@ -493,23 +810,51 @@ def is_recording() -> bool:
 
 # ---- n-ary operations ---------------------------------------------------------------
 
+# a sum of terms near the largest float overflows fsum's partial sums even when the
+# exact result is finite; 2**-64 scales any list of floats safely below the limit
+_SCALE_DOWN = 2.0**-64
+_SCALE_UP = 2.0**64
 
-def sum(values: Iterable[Operand]) -> Value:
+
+def _exact_sum(terms: list[float]) -> float:
+    """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
+    try:
+        return math.fsum(terms)
+    except OverflowError:
+        return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
+    except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes nan
+        return math.nan
+
+
+@overload
+def sum(values: Iterable[Value], /, start: Operand = 0) -> Value: ...
+@overload
+def sum(values: Iterable[Any], /, start: Any = 0) -> Any: ...
+def sum(values: Iterable[Any], /, start: Any = 0) -> Any:
     """One node adding many terms (plain numbers fold into one constant).
+
+    Without any ``Value`` among the terms (or ``start``) it is Python's own ``sum``,
+    so ``from microgradient import *`` changes nothing for plain numbers:
+    ``sum([1, 2, 3])`` is the int 6 and ``sum([1, 2], 10)`` is 13.
 
     >>> total = sum([Value(1.0), Value(2.0), 3])
     >>> total.data, len(total.parents), total.constant
     (6.0, 2, 3.0)
     """
+    terms = list(values)
+    if not isinstance(start, Value) and not any(isinstance(term, Value) for term in terms):
+        return builtins.sum(terms, start)
+    if isinstance(start, Value) or start != 0:
+        terms.insert(0, start)
     parents = []
     numbers_: list[float] = []
-    for term in values:
+    for term in terms:
         if isinstance(term, Value):
             parents.append(term)
         else:
             numbers_.append(_constant("sum", term))
-    constant = math.fsum(numbers_)
-    data = math.fsum([*(p.data for p in parents), *numbers_])
+    constant = _exact_sum(numbers_)
+    data = _exact_sum([*(p.data for p in parents), *numbers_])
     n = len(parents)
     return _result(
         "sum",
@@ -543,14 +888,14 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     weight_is_value = tuple(map(isinstance, ws, repeat(Value)))
     input_is_value = tuple(map(isinstance, xs, repeat(Value)))
     if all(weight_is_value) and all(input_is_value):
-        data = math.fsum(map(mul, map(_read_data, ws), map(_read_data, xs)))
+        data = _exact_sum(list(map(mul, map(_read_data, ws), map(_read_data, xs))))
         partners = xs + ws  # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i
         return _result(
             "dot", data, ws + xs, lambda get, out, p=partners: tuple(map(get, p)), None, ()
         )
     if all(weight_is_value) and not any(input_is_value):
         constants = tuple(_constant("dot", x) for x in xs)
-        data = math.fsum(map(mul, map(_read_data, ws), constants))
+        data = _exact_sum(list(map(mul, map(_read_data, ws), constants)))
         return _result("dot", data, ws, lambda get, out, k=constants: k, None, constants)
     # mixed operands (a neuron's bias rides on a constant input 1): the Value * Value
     # terms first, whose local derivatives are their partners, then each Value
@@ -573,7 +918,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         else:
             products.append(_constant("dot", w) * _constant("dot", x))
     parents = (*paired_w, *paired_x, *scaled)
-    data = math.fsum(
+    data = _exact_sum(
         [
             *map(mul, map(_read_data, paired_w), map(_read_data, paired_x)),
             *map(mul, map(_read_data, scaled), scales),
@@ -585,7 +930,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         data,
         parents,
         lambda get, out, p=(*paired_x, *paired_w), k=tuple(scales): (*map(get, p), *k),
-        math.fsum(products) if products else None,
+        _exact_sum(products) if products else None,
         tuple(scales),
     )
 
@@ -620,7 +965,324 @@ log = _unary(Value.log)
 sqrt = _unary(Value.sqrt)
 tanh = _unary(Value.tanh)
 sigmoid = _unary(Value.sigmoid)
+softplus = _unary(Value.softplus)
 relu = _unary(Value.relu)
 sin = _unary(Value.sin)
 cos = _unary(Value.cos)
-abs_ = _unary(Value.abs)
+tan = _unary(Value.tan)
+atan = _unary(Value.atan)
+
+
+# ---- the names of Python's builtins: the same meaning for plain numbers --------------
+
+
+def abs_(x: Any) -> Any:
+    """|x|: ``x.abs()`` for a Value; Python's ``abs`` for anything else (``abs(-2)`` is 2).
+
+    The derivative at 0 is taken as 0 (the sign function, as in PyTorch).
+    """
+    return x.abs() if isinstance(x, Value) else builtins.abs(x)
+
+
+def pow_(base: Any, exponent: Any, modulo: Any = None) -> Any:
+    """``base ** exponent``; Python's ``pow`` (modulus included) when neither is a Value.
+
+    >>> pow_(Value(3.0), 2).data, pow_(3, 2, 5)
+    (9.0, 4)
+    """
+    if isinstance(base, Value) or isinstance(exponent, Value):
+        if modulo is not None:
+            raise OperandTypeError(f"pow: a Value power has no modulus, got {modulo!r}")
+        return base**exponent
+    return builtins.pow(base, exponent, modulo)
+
+
+def max_(*args: Any, **options: Any) -> Any:
+    """The larger of two operands as a node; Python's ``max`` when no Value is involved.
+
+    ``max(a, b)`` with a Value records the operation ``max``: its gradient goes to
+    the larger operand, and at a tie it is split 0.5 / 0.5 (as PyTorch's
+    ``maximum``). More operands, or an iterable, fold pairwise:
+    ``max(a, b, c) == max(max(a, b), c)``. ``key=`` and ``default=`` work as in Python.
+
+    >>> a, b = Value(1.0), Value(1.0)
+    >>> m = max_(a, b)
+    >>> m.backward()
+    >>> m.data, a.grad, b.grad, max_([3, 1, 2])
+    (1.0, 0.5, 0.5, 3)
+    """
+    return _extreme("max", args, options, builtins.max)
+
+
+def min_(*args: Any, **options: Any) -> Any:
+    """The smaller of two operands as a node; Python's ``min`` when no Value is involved.
+
+    The gradient goes to the smaller operand; at a tie it is split 0.5 / 0.5.
+
+    >>> min_(Value(2.0), 3).data, min_(2, 3)
+    (2.0, 2)
+    """
+    return _extreme("min", args, options, builtins.min)
+
+
+abs_.__name__ = abs_.__qualname__ = "abs"
+pow_.__name__ = pow_.__qualname__ = "pow"
+max_.__name__ = max_.__qualname__ = "max"
+min_.__name__ = min_.__qualname__ = "min"
+
+
+def _extreme(op: str, args: tuple[Any, ...], options: dict[str, Any], builtin: Any) -> Any:
+    if len(args) == 1:  # max(iterable, *, key=..., default=...)
+        try:
+            items = list(args[0])
+        except TypeError:
+            return builtin(*args, **options)
+        if options.get("key") is not None or not any(isinstance(i, Value) for i in items):
+            return builtin(items, **options)
+    else:
+        items = list(args)
+        if options.get("key") is not None or not any(isinstance(i, Value) for i in items):
+            return builtin(*items, **options)
+    unknown = set(options) - {"key", "default"}
+    if unknown:
+        raise OperandTypeError(f"{op}: unexpected keyword argument(s) {sorted(unknown)}")
+    result = items[0]
+    for item in items[1:]:
+        if isinstance(result, Value):
+            result = _extremum(op, result, item)
+        elif isinstance(item, Value):
+            result = _extremum(op, item, result)
+        else:
+            result = builtin(result, item)
+    return result
+
+
+def _extremum(op: str, a: Value, b: Operand) -> Value:
+    """max or min of a Value and a Value or number; a tie splits the gradient 0.5 / 0.5."""
+    x = a.data
+    y = b.data if isinstance(b, Value) else _constant(op, b)
+    first_wins = x > y if op == "max" else x < y
+    second_wins = y > x if op == "max" else y < x
+    if first_wins:
+        data, slopes = x, (1.0, 0.0)
+    elif second_wins:
+        data, slopes = y, (0.0, 1.0)
+    else:  # a tie, or a nan that no comparison can order
+        data, slopes = (x if x == y else math.nan), (0.5, 0.5)
+    if isinstance(b, Value):
+        return _result(op, data, (a, b), lambda get, out, s=slopes: s)
+    return _result(op, data, (a,), lambda get, out, s=slopes[:1]: s, y)
+
+
+# ---- operations defined by the user --------------------------------------------------
+
+BUILTIN_OPERATIONS = frozenset(
+    {
+        *("+", "-", "r-", "*", "/", "r/", "neg", "**", "r**", "sum", "dot"),
+        *("exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu"),
+        *("sin", "cos", "tan", "atan", "abs", "max", "min"),
+    }
+)
+_operations: dict[str, Operation] = {}
+
+
+class Operation:
+    """A primitive operation defined by its forward and its local derivatives, side by side.
+
+    Made by the :func:`operation` decorator. Calling it on ``Value``s (and plain
+    numbers) gives a ``Value`` node whose ``op`` is :attr:`name` and whose
+    ``parents`` are the operands in order (a plain number among them becomes a
+    leaf ``Value``, so every operand has its gradient); calling it on plain
+    numbers only gives the float ``forward(...)``, like ``mg.exp``.
+
+    Attributes:
+        name: the operation's name, the ``op`` of its nodes (unique, not a built-in name).
+        symbol: what drawings write in its node.
+        arity: the number of operands.
+        forward: the function of floats computing the result.
+        javascript: ``None``, or ``{"forward": "...", "derivatives": ["...", ...]}``:
+            JavaScript expressions of the operands ``a, b, c, ...`` and the result ``out``,
+            for the explorer.
+    """
+
+    def __init__(
+        self,
+        forward: Callable[..., float],
+        *,
+        name: str | None = None,
+        symbol: str | None = None,
+        javascript: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = forward.__name__ if name is None else name
+        if self.name in BUILTIN_OPERATIONS:
+            raise OperationError(
+                f"operation: {self.name!r} is a built-in operation; give yours another name "
+                f"(for example @mg.operation(name='my_{self.name}'))"
+            )
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise OperationError(f"operation: the name {self.name!r} is not a Python identifier")
+        self.symbol = self.name if symbol is None else symbol
+        self.arity = _arity(forward, self.name)
+        self.forward = forward
+        self.javascript = _checked_javascript(javascript, self.name, self.arity)
+        self._rule: Callable[..., Sequence[Any]] | None = None
+        self.__doc__ = forward.__doc__
+        _operations[self.name] = self  # a later definition (a re-run cell) replaces it
+
+    def __repr__(self) -> str:
+        return f"<mg.Operation {self.name!r}: {self.arity} operand(s), symbol {self.symbol!r}>"
+
+    def derivatives(self, *args: Any) -> Any:
+        """Give the local derivatives (as a decorator), or compute them.
+
+        As a decorator, ``@op.derivatives`` takes a function ``(*operands, out)``
+        returning one derivative per operand. Write it with operators and ``mg``
+        functions (``mg.exp``, ``mg.sigmoid``, ...): it then receives floats in a
+        plain backward pass and ``Value``s under ``create_graph=True``, which
+        records the derivative so it can be differentiated again. Called with
+        operands and the result, it returns that tuple.
+        """
+        if len(args) == 1 and callable(args[0]) and not isinstance(args[0], Value):
+            self._rule = args[0]
+            return args[0]
+        if self._rule is None:
+            raise OperationError(
+                f"{self.name}: no derivatives given; define them with @{self.name}.derivatives"
+            )
+        slopes = tuple(self._rule(*args))
+        if len(slopes) != self.arity:
+            raise OperationError(
+                f"{self.name}: the derivatives gave {len(slopes)} value(s) for "
+                f"{self.arity} operand(s); return one local derivative per operand"
+            )
+        return slopes
+
+    def __call__(self, *operands: Any) -> Any:
+        if len(operands) != self.arity:
+            raise OperandTypeError(
+                f"{self.name}: expected {self.arity} operand(s), got {len(operands)}"
+            )
+        if not any(isinstance(x, Value) for x in operands):
+            return self._forward(tuple(_as_float(self.name, x) for x in operands))
+        nodes = tuple(
+            x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
+        )
+        data = self._forward(tuple(node.data for node in nodes))
+        if self._rule is None and _recording.get():
+            raise OperationError(
+                f"{self.name}: no derivatives given; define them with @{self.name}.derivatives "
+                "(or compute inside mg.no_grad())"
+            )
+        return _result(
+            self.name, data, nodes, lambda get, out, op=self, xs=nodes: op._slopes(get, xs, out)
+        )
+
+    def _slopes(self, get: Reader, operands: tuple[Value, ...], out: Any) -> tuple[Any, ...]:
+        slopes: tuple[Any, ...] = self.derivatives(*map(get, operands), out)
+        if get is _read_data:  # a plain pass works in floats, whatever the rule returned
+            return tuple(
+                _as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes
+            )
+        return slopes
+
+    def _forward(self, floats: tuple[float, ...]) -> float:
+        where = f"{self.name}({', '.join(map(repr, floats))})"
+        try:
+            result = self.forward(*floats)
+        except ZeroDivisionError as error:
+            raise DivisionByZeroError(f"{where}: {error}") from error
+        except OverflowError as error:
+            raise FloatOverflowError(
+                f"{where}: {error}; return inf from forward to follow the overflow rule"
+            ) from error
+        except (ValueError, ArithmeticError) as error:
+            raise DomainError(f"{where} is outside the operation's domain: {error}") from error
+        if isinstance(result, Value):
+            result = result.data
+        return _as_float(self.name, result)
+
+
+def _arity(forward: Callable[..., float], name: str) -> int:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = inspect.signature(forward).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        raise OperationError(f"operation {name!r}: forward needs a fixed number of operands")
+    arity = builtins.sum(1 for p in parameters if p.kind in kinds and p.default is p.empty)
+    if arity == 0:
+        raise OperationError(f"operation {name!r}: forward takes no operands")
+    return arity
+
+
+def _checked_javascript(
+    javascript: Mapping[str, Any] | None, name: str, arity: int
+) -> dict[str, Any] | None:
+    if javascript is None:
+        return None
+    forward = javascript.get("forward")
+    derivatives = javascript.get("derivatives")
+    if (
+        set(javascript) != {"forward", "derivatives"}
+        or not isinstance(forward, str)
+        or not isinstance(derivatives, (list, tuple))
+        or len(derivatives) != arity
+        or not all(isinstance(d, str) for d in derivatives)
+    ):
+        raise OperationError(
+            f"operation {name!r}: javascript must be {{'forward': str, 'derivatives': "
+            f"[{arity} str]}}, got {javascript!r}"
+        )
+    return {"forward": forward, "derivatives": list(derivatives)}
+
+
+@overload
+def operation(forward: Callable[..., float], /) -> Operation: ...
+@overload
+def operation(
+    *,
+    name: str | None = None,
+    symbol: str | None = None,
+    javascript: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., float]], Operation]: ...
+def operation(
+    forward: Callable[..., float] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    symbol: str | None = None,
+    javascript: Mapping[str, Any] | None = None,
+) -> Operation | Callable[[Callable[..., float]], Operation]:
+    """Define a primitive operation: its forward on floats, then its local derivatives.
+
+    >>> import math
+    >>> @operation(symbol="softplus")
+    ... def my_softplus(x):
+    ...     return math.log1p(math.exp(x))
+    >>> @my_softplus.derivatives
+    ... def _(x, out):
+    ...     return (sigmoid(x),)
+    >>> x = Value(0.0)
+    >>> y = my_softplus(x)
+    >>> y.backward()
+    >>> y.op, round(y.data, 6), x.grad
+    ('my_softplus', 0.693147, 0.5)
+
+    The operation then works wherever a built-in one does: ``backward()``,
+    ``create_graph=True`` (when the derivatives use operators and ``mg`` functions),
+    ``gradcheck``, drawing (with ``symbol``) and tracing. ``name`` defaults to the
+    function's name and may not be a built-in operation's; defining a name again
+    replaces the earlier definition. :func:`find_operation` looks one up by name.
+    """
+
+    def define(function: Callable[..., float]) -> Operation:
+        return Operation(function, name=name, symbol=symbol, javascript=javascript)
+
+    return define if forward is None else define(forward)
+
+
+def find_operation(name: str) -> Operation | None:
+    """The :class:`Operation` defined with this name, or ``None`` (built-ins included).
+
+    >>> find_operation("exp") is None
+    True
+    """
+    return _operations.get(name)

@@ -58,3 +58,12 @@ class RenderError(MicrogradientError, ValueError):
     An unknown format or option, or a format (such as PDF) that needs Graphviz's
     ``dot`` program on a machine that does not have it.
     """
+
+
+class OperationError(MicrogradientError, ValueError):
+    """An operation is defined or used in a way microgradient cannot follow.
+
+    A custom operation whose name is a built-in one, whose derivatives are missing
+    or give the wrong number of values, or a hand-made micrograd-style node (with a
+    ``_backward`` closure) in a pass that records derivatives (``create_graph=True``).
+    """

@@ -1,7 +1,9 @@
 """Derivatives as functions: ``grad``, ``value_and_grad``, ``hessian``.
 
 These never touch the ``.grad`` of the caller's nodes, so they compose:
-``grad(grad(f))`` is the second derivative of ``f``.
+``grad(grad(f))`` is the second derivative of ``f``. They record the graphs they
+need even inside :func:`~microgradient.no_grad` (as PyTorch's functional
+transforms do), so they never return a 0 for a derivative they failed to see.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from microgradient.engine import (
     Value,
     _propagate,
     collector_paused,
+    enable_grad,
+    is_recording,
     topological_order,
 )
 from microgradient.errors import OperandTypeError
@@ -31,6 +35,12 @@ def gradients(output: Operand, inputs: Sequence[Value], *, create_graph: bool = 
     """
     if not isinstance(output, Value):
         return [0.0 for _ in inputs]
+    if not is_recording() and not output.parents and all(output is not x for x in inputs):
+        raise OperandTypeError(
+            "gradients: the output has no recorded graph, as happens when it is computed "
+            "inside mg.no_grad(); compute it outside no_grad, or use mg.grad(f), which "
+            "records what it needs"
+        )
     with collector_paused():
         order = topological_order(output)
         saved = {id(node): (node, node.grad) for node in [*order, *inputs]}
@@ -52,7 +62,7 @@ def value_and_grad(
     >>> value_and_grad(lambda x: x**3)(2.0)
     (8.0, 12.0)
     """
-    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    positions = _positions(argnums)
 
     def evaluate(*args: Operand) -> tuple[Any, Any]:
         for i in positions:
@@ -62,14 +72,28 @@ def value_and_grad(
                 )
         nested = any(isinstance(a, Value) for a in args)
         inputs = [a if isinstance(a, Value) else Value(a) for a in args]
-        output = f(*inputs)
-        derivatives = gradients(output, [inputs[i] for i in positions], create_graph=nested)
+        with enable_grad():
+            output = f(*inputs)
+            derivatives = gradients(output, [inputs[i] for i in positions], create_graph=nested)
         if not nested:
             output = output.data if isinstance(output, Value) else float(output)
         result = derivatives[0] if isinstance(argnums, int) else tuple(derivatives)
         return output, result
 
     return evaluate
+
+
+def _positions(argnums: object) -> tuple[int, ...]:
+    """argnums as a tuple of ints; True, 1.0 or "0" are refused rather than taken as 1 or 0."""
+    positions = (argnums,) if isinstance(argnums, int) else argnums
+    if not isinstance(positions, tuple | list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in positions
+    ):
+        raise OperandTypeError(
+            f"grad: argnums must be an int or a tuple of ints, got {type(argnums).__name__} "
+            f"{argnums!r}"
+        )
+    return tuple(positions)
 
 
 def grad(f: Callable[..., Operand], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
@@ -99,12 +123,13 @@ def hessian(f: Callable[..., Operand]) -> Callable[..., list[list[float]]]:
 
     def matrix(*args: float) -> list[list[float]]:
         inputs = [Value(a) for a in args]
-        first = gradients(f(*inputs), inputs, create_graph=True)
-        return [
-            [float(d) for d in gradients(row, inputs)]
-            if isinstance(row, Value)
-            else [0.0] * len(inputs)
-            for row in first
-        ]
+        with enable_grad():
+            first = gradients(f(*inputs), inputs, create_graph=True)
+            return [
+                [float(d) for d in gradients(row, inputs)]
+                if isinstance(row, Value)
+                else [0.0] * len(inputs)
+                for row in first
+            ]
 
     return matrix

@@ -412,7 +412,7 @@ def _with_bias_input(x: Sequence[Operand] | Operand, nin: int, module: Module) -
     # The engine's dot has fast paths for all-Value and all-number operands only, so
     # Value inputs get a Value 1 (a fresh leaf, so no gradient piles up on a shared one).
     if isinstance(x[0], Value):
-        return [*x, Value(1.0, "1")]
+        return [*x, Value(1.0, label="1")]
     return [*x, 1.0]
 
 

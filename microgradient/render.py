@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
 
 from microgradient import svg
-from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.engine import (
+    Value,
+    collector_paused,
+    find_operation,
+    local_derivatives,
+    topological_order,
+)
 from microgradient.errors import GraphTooLargeError, RenderError
 from microgradient.layout import (
     ENTRY_PORT,
@@ -588,16 +594,10 @@ def _held_numbers(graph: _Graph) -> _Numbers:
 
 
 def _local_derivatives(node: Value) -> list[float]:
-    if node._local_rule is None:
-        return []
     try:
-        return [float(local) for local in node._local_rule(_read_data, node.data)]
+        return list(local_derivatives(node) or ())
     except ArithmeticError:  # an overflowing derivative: drawn as nan rather than not drawn
         return [math.nan] * len(node.parents)
-
-
-def _read_data(value: Value) -> float:
-    return value.data
 
 
 # ---- backward steps ----------------------------------------------------------------
@@ -607,7 +607,14 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
     order = graph.order
     root = len(order) - 1
     values = {i: float(node.data) for i, node in enumerate(order)}
-    ops = [i for i in reversed(range(len(order))) if order[i]._local_rule is not None]
+    ops = [i for i in reversed(range(len(order))) if order[i].parents]
+    for i in ops:
+        if local_derivatives(order[i]) is None:
+            raise RenderError(
+                f"backward_steps: the node {order[i].op!r} was made micrograd's way, with a "
+                f"_backward closure, so it has no local derivatives to show; define "
+                f"{order[i].op!r} with @mg.operation to step through it"
+            )
     slot = {id(node): i for i, node in enumerate(order)}
     node_grads: dict[int, float] = {root: seed}
     edge_grads: dict[tuple[int, int], float] = {}
@@ -696,6 +703,8 @@ def _local_notation(node: Value, k: int) -> str:
         "sqrt": f"√{a}",
         "abs": f"|{a}|",
         "sigmoid": f"\N{GREEK SMALL LETTER SIGMA}({a})",
+        "max": f"max({a}, {b or wrapped})",
+        "min": f"min({a}, {b or wrapped})",
     }
     if node.op in binary:
         expression = binary[node.op]
@@ -703,7 +712,8 @@ def _local_notation(node: Value, k: int) -> str:
         expression = f"{_SYMBOLS.get(node.op, node.op)}(…)"
     else:
         expression = f"{_symbol(node.op)}({', '.join(letters)})"
-    return f"∂({expression})/∂{letters[k]}" if len(expression) > 1 else f"∂{expression}/∂{a}"
+    infix = node.op in ("+", "-", "*", "/", "**", "r-", "r/", "r**", "neg")
+    return f"∂({expression})/∂{letters[k]}" if infix else f"∂{expression}/∂{letters[k]}"
 
 
 # ---- the plan: boxes, their sizes, and what goes in them ------------------------------
@@ -1248,12 +1258,8 @@ def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
 def _symbol(op: str) -> str:
     if op in _SYMBOLS:
         return _SYMBOLS[op]
-    from microgradient import engine
-
-    find = getattr(engine, "find_operation", None)
-    operation = find(op) if find is not None else None
-    symbol = getattr(operation, "symbol", None)
-    return symbol if isinstance(symbol, str) and symbol else op
+    operation = find_operation(op)
+    return operation.symbol if operation is not None and operation.symbol else op
 
 
 def _op_label(node: Value) -> str:
@@ -1276,5 +1282,7 @@ def _op_label(node: Value) -> str:
         "r/": f"{wrapped}/·",
         "**": f"^{wrapped}",
         "r**": f"{wrapped}^·",
+        "max": f"max(·, {n})",
+        "min": f"min(·, {n})",
     }
     return folded.get(op, f"{symbol} {wrapped}")

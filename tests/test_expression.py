@@ -255,7 +255,6 @@ def test_the_caret_lines_up_in_a_window_of_long_input() -> None:
         ("log(x)", {"x": -1}, "log: x = -1.0 is not > 0", mg.DomainError),
         ("sqrt(x - 2)", {"x": 1}, "sqrt: -1.0 is negative", mg.DomainError),
         ("1/(x-1)", {"x": 1}, "the divisor is zero", mg.DivisionByZeroError),
-        ("exp(x)", {"x": 1000}, "too large for a float", mg.FloatOverflowError),
         ("x^y", {"x": -1, "y": 2}, "a negative base needs a constant exponent", mg.DomainError),
         ("log(0)", {}, "log: 0.0 is not > 0", mg.DomainError),
         ("1e300*1e300", {}, "1e+300 * 1e+300 is too large for a float", mg.FloatOverflowError),
@@ -267,7 +266,7 @@ def test_domain_errors_become_expression_errors(
 ) -> None:
     error = error_of(text, **values)
     assert message in str(error).splitlines()[0]
-    if cause is not mg.FloatOverflowError or "exp" in text:
+    if cause is not mg.FloatOverflowError:
         assert isinstance(error.__cause__, cause)
 
 

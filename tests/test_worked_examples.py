@@ -11,7 +11,11 @@ from microgradient import Value
 
 
 def test_apples() -> None:
-    apple, count, tax = Value(100.0, label="apple"), Value(2.0, label="count"), Value(1.1, "tax")
+    apple, count, tax = (
+        Value(100.0, label="apple"),
+        Value(2.0, label="count"),
+        Value(1.1, label="tax"),
+    )
     price = apple * count * tax
     price.backward()
     assert price.data == pytest.approx(220.0)
