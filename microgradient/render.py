@@ -1236,20 +1236,25 @@ def _legend_width(runs: list[_Run]) -> float:
 
 
 def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
-    spans = []
+    """One legend line: a text element per run, each placed after the one before."""
+    texts = []
     for text, kind in runs:
-        escaped = text.replace("&", "&amp;").replace("<", "&lt;")
-        if kind == "value":
-            spans.append(f'<tspan fill="{VALUE_COLOUR}">{escaped}</tspan>')
-        elif kind == "grad":
-            spans.append(f'<tspan fill="{GRADIENT_COLOUR}" font-style="italic">{escaped}</tspan>')
-        else:
-            spans.append(escaped)
-    return (
-        f'<text class="mg-legend-line" x="{svg.fmt(x)}" y="{svg.fmt(baseline)}" '
-        f'font-size="{svg.fmt(LABEL_SIZE)}" fill="{svg.MUTED}" xml:space="preserve">'
-        f"{''.join(spans)}</text>"
-    )
+        fill = {"value": VALUE_COLOUR, "grad": GRADIENT_COLOUR}.get(kind, svg.MUTED)
+        texts.append(
+            svg.text(
+                text,
+                x,
+                baseline,
+                size=LABEL_SIZE,
+                css_class="mg-legend-run",
+                anchor="start",
+                fill=fill,
+                italic=kind == "grad",
+                extra='xml:space="preserve"',
+            )
+        )
+        x += svg.text_width(text, LABEL_SIZE, italic=kind == "grad")
+    return "".join(texts)
 
 
 # ---- operation symbols ------------------------------------------------------------------

@@ -67,16 +67,10 @@ def number(text: str) -> float:
 
 
 def text_box(element: ET.Element) -> Rect:
+    """Where a text element's line lies: its measured width, the line's ascent and descent."""
     size = float(element.get("font-size", "10"))
     italic = element.get("font-style") == "italic"
-    if element.get("textLength"):
-        width = float(element.get("textLength", "0"))
-    else:
-        runs = [(element.text or "", italic)]
-        for span in element.findall(f"{NS}tspan"):
-            runs.append(("".join(span.itertext()), italic or span.get("font-style") == "italic"))
-            runs.append((span.tail or "", italic))
-        width = sum(svg.text_width(text, size, slanted) for text, slanted in runs)
+    width = svg.text_width("".join(element.itertext()), size, italic)
     x, y = float(element.get("x", "0")), float(element.get("y", "0"))
     anchor = element.get("text-anchor", "start")
     left = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
