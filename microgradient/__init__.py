@@ -48,11 +48,13 @@ from microgradient.errors import (
     OperandTypeError,
     OperationError,
     RenderError,
+    TracingError,
 )
 from microgradient.explorer import Explorer, explore
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
+from microgradient.program import Instruction, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
@@ -78,12 +80,16 @@ __all__ = [
     "GradcheckError",
     "GraphDrawing",
     "GraphTooLargeError",
+    "Instruction",
     "MicrogradientError",
     "ModelShapeError",
     "OperandTypeError",
     "Operation",
     "OperationError",
+    "Program",
     "RenderError",
+    "Result",
+    "TracingError",
     "Value",
     "abs",
     "atan",
@@ -127,5 +133,6 @@ __all__ = [
     "to_svg",
     "to_text",
     "topological_order",
+    "trace",
     "value_and_grad",
 ]

@@ -25,6 +25,7 @@ are named "Step back", "Step forward", "Play"/"Pause", "Reset" and "Check gradie
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from fontTools import subset
-from fontTools.ttLib import TTFont
+from fontTools.ttLib import TTCollection, TTFont
+from fontTools.varLib import instancer
 
-from microgradient import render, svg
+from microgradient import fonts, render, svg
 from microgradient.engine import (
     BUILTIN_OPERATIONS,
     Value,
@@ -277,37 +279,89 @@ def _svg_height(svg: str) -> int:
 def _palette() -> str:
     return (
         f".mg-explorer {{ --mg-forward: {svg.VALUE_COLOUR}; "
-        f"--mg-gradient: {svg.GRADIENT_COLOUR}; --mg-font: {svg.SVG_FONT_FAMILY}; }}\n"
+        f"--mg-gradient: {svg.GRADIENT_COLOUR}; --mg-font: {fonts.FONT_FAMILY}; }}\n"
     )
 
 
-# the page's own words and every number it can write, on top of the drawing's text
-_PAGE_CHARACTERS = "".join(map(chr, range(0x20, 0x7F))) + (
-    "\u00a0\u00b7\u00d7\u00f7\u2212\u2202\u221a\u03c3\u00b2\u221e\u2192\u2190"
-    "\u21ba\u2016\u25b6\u25c0\u2026\u00bd\u2265\u2264\u2713\u2717"
+# what the page's inlined Noto Sans covers: its own words, every number it can write, and
+# the Latin, Greek and mathematical characters of labels (anything else falls back to the
+# reader's fonts, but for CJK, inlined from Noto Sans CJK as needed)
+_SHIPPED_CHARACTERS = (
+    "".join(
+        chr(code)
+        for first, last in [
+            (0x20, 0x7E),  # ASCII
+            (0xA0, 0xFF),  # Latin-1
+            (0x391, 0x3C9),  # Greek
+            (0x2010, 0x2026),  # dashes, quotes, ellipsis
+            (0x2070, 0x209C),  # superscripts and subscripts
+            (0x2190, 0x2199),  # arrows
+            (0x2200, 0x222B),  # mathematical operators
+            (0x2260, 0x2265),
+        ]
+        for code in range(first, last + 1)
+    )
+    + "\u2113\u2112\u21ba\u2016\u25b6\u25c0\u2713\u2717"
 )
+_SHIPPED_FONTS = (("NotoSans-explorer.woff", "normal"), ("NotoSans-Italic-explorer.woff", "italic"))
+
+
+def write_shipped_fonts() -> None:
+    """Cut the page's Noto Sans files (in ``explorer_assets``) from the drawing's fonts.
+
+    Run once when the drawing's fonts or :data:`_SHIPPED_CHARACTERS` change: cutting a
+    variable font takes seconds, too long to do for every page.
+    """
+    upright, italic, _ = fonts.font_files()
+    for path, (name, _style) in zip((upright, italic), _SHIPPED_FONTS, strict=True):
+        font = _subset(TTFont(path), _SHIPPED_CHARACTERS)
+        font = instancer.instantiateVariableFont(font, {"wght": 400, "wdth": 100})
+        font.flavor = "woff"
+        with resources.as_file(_ASSETS / name) as target:
+            font.save(target)
 
 
 def _font_faces(drawing: str, program: dict[str, Any]) -> str:
-    """The drawing's fonts, inlined and cut down to the characters the page can show.
-
-    The page must fetch nothing; a character the fonts lack (labels may be in any
-    language) falls back to the reader's own fonts.
-    """
-    labels = "".join(node["label"] for node in program["nodes"])
-    characters = {ord(c) for c in _PAGE_CHARACTERS + labels + drawing if not c.isspace()}
-    faces = []
-    for font_file, style in zip(svg.font_files(), ("normal", "italic"), strict=True):
-        font = subset.Subsetter(subset.Options(flavor="woff", name_IDs=[1, 2], hinting=False))
-        face = TTFont(font_file)
-        font.populate(unicodes=characters)
-        font.subset(face)
-        encoded = io.BytesIO()
-        face.flavor = "woff"
-        face.save(encoded)
-        data = base64.b64encode(encoded.getvalue()).decode("ascii")
-        faces.append(
-            f"@font-face {{ font-family: '{svg.FONT_FAMILY}'; font-style: {style}; "
-            f"src: url(data:font/woff;base64,{data}) format('woff'); }}\n"
-        )
+    """The drawing's fonts, inlined, so the page fetches nothing."""
+    faces = [
+        _font_face("Noto Sans", style, (_ASSETS / name).read_bytes())
+        for name, style in _SHIPPED_FONTS
+    ]
+    characters = "".join(node["label"] for node in program["nodes"]) + html.unescape(drawing)
+    cjk = frozenset(c for c in characters if c not in _SHIPPED_CHARACTERS and not c.isspace())
+    collection = fonts.font_files()[2]
+    for family in _cjk_families(collection):
+        if cjk and f'"{family}' in drawing:
+            faces.append(_font_face(family, "normal", _cjk_subset(collection, family, cjk)))
     return "".join(faces)
+
+
+def _font_face(family: str, style: str, woff: bytes) -> str:
+    encoded = base64.b64encode(woff).decode("ascii")
+    return (
+        f"@font-face {{ font-family: '{family}'; font-style: {style}; font-weight: 400; "
+        f"src: url(data:font/woff;base64,{encoded}) format('woff'); }}\n"
+    )
+
+
+@functools.cache
+def _cjk_families(collection: Path) -> tuple[str, ...]:
+    return tuple(face["name"].getBestFamilyName() for face in TTCollection(collection).fonts)
+
+
+@functools.cache
+def _cjk_subset(collection: Path, family: str, characters: frozenset[str]) -> bytes:
+    faces = TTCollection(collection, lazy=True).fonts
+    font = next(face for face in faces if face["name"].getBestFamilyName() == family)
+    font = _subset(font, "".join(characters))
+    font.flavor = "woff"
+    data = io.BytesIO()
+    font.save(data)
+    return data.getvalue()
+
+
+def _subset(font: TTFont, characters: str) -> TTFont:
+    cutter = subset.Subsetter(subset.Options(hinting=False, name_IDs=[0, 1, 2, 13, 14]))
+    cutter.populate(unicodes={ord(c) for c in characters})
+    cutter.subset(font)
+    return font

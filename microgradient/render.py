@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
 
 from microgradient import svg
-from microgradient.engine import Value, collector_paused, local_derivatives, topological_order
+from microgradient.engine import (
+    Value,
+    collector_paused,
+    find_operation,
+    local_derivatives,
+    topological_order,
+)
 from microgradient.errors import GraphTooLargeError, RenderError
 from microgradient.layout import (
     ENTRY_PORT,
@@ -230,6 +236,7 @@ class BackwardStep:
     total: int
     node: Value | None
     _scene: _Scene = field(repr=False)
+    _options: DrawOptions = field(default_factory=lambda: DrawOptions(), repr=False)
 
     @property
     def root(self) -> Value:
@@ -249,7 +256,7 @@ class BackwardStep:
         raise RenderError(f"{value!r} is not a node of this graph")
 
     def draw(self, **options: Unpack[DrawOptions]) -> GraphDrawing:
-        """This frame as a drawing; same keyword arguments as :func:`draw`."""
+        """This frame as a drawing; options default to those given to :func:`backward_steps`."""
         return draw(self, **options)
 
     def _repr_mimebundle_(
@@ -348,7 +355,7 @@ def draw(root: Drawable, **options: Unpack[DrawOptions]) -> GraphDrawing:
     >>> drawing.svg.count('data-from="0" data-to="1"')  # one edge per use of x
     2
     """
-    chosen = _options(options)
+    chosen = _options(_with_frame_options(root, options))
     scene = _scene_of(root, chosen)
     return _drawing(scene, chosen)
 
@@ -360,7 +367,7 @@ def to_dot(root: Drawable, **options: Unpack[DrawOptions]) -> str:
     >>> print(to_dot(Value(2.0, label="a").exp(), show="forward").splitlines()[0])
     digraph microgradient {
     """
-    chosen = _options(options)
+    chosen = _options(_with_frame_options(root, options))
     plan = _plan(_scene_of(root, chosen), chosen)
     return _diagram_dot(plan.diagram, chosen.rankdir, with_text=True)
 
@@ -437,7 +444,7 @@ def save_graph(root: Drawable, path: str | PathLike[str], **options: Unpack[Draw
 
 
 def backward_steps(
-    root: Value, gradient: float = 1.0, *, max_nodes: int = 500
+    root: Value, gradient: float = 1.0, **options: Unpack[DrawOptions]
 ) -> Iterator[BackwardStep]:
     """The backward pass one node at a time, as frames to draw: for teaching.
 
@@ -457,7 +464,8 @@ def backward_steps(
     >>> x.grad
     0.0
     """
-    graph = _graph_of(root, max_nodes)
+    chosen = _options(options)  # checked now, so that a typo fails before the first frame
+    graph = _graph_of(root, chosen.max_nodes)
     frames = list(_backward_frames(graph, float(gradient)))
     room = (
         max(len(numbers.caption) for _, _, numbers in frames),
@@ -468,8 +476,12 @@ def backward_steps(
         ),
     )
     total = len(frames) - 1
-    for step, node, numbers in frames:
-        yield BackwardStep(step, total, node, _Scene(graph, numbers, room))
+    return iter(
+        [
+            BackwardStep(step, total, node, _Scene(graph, numbers, room), options)
+            for step, node, numbers in frames
+        ]
+    )
 
 
 def save_steps(
@@ -488,10 +500,9 @@ def save_steps(
     from PIL import Image
 
     target = Path(path)
-    chosen = _options(options)
     images = [
-        Image.open(io.BytesIO(_drawing(frame._scene, chosen).png())).convert("RGB")
-        for frame in backward_steps(root, max_nodes=chosen.max_nodes)
+        Image.open(io.BytesIO(frame.draw().png())).convert("RGB")
+        for frame in backward_steps(root, **options)
     ]
     frames = [image.quantize(colors=255, dither=Image.Dither.NONE) for image in images]
     frames[0].save(
@@ -507,6 +518,11 @@ def save_steps(
 
 
 # ---- the graph ---------------------------------------------------------------------
+
+
+def _with_frame_options(root: Drawable, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A frame of :func:`backward_steps` keeps the options given there, unless overridden."""
+    return {**root._options, **options} if isinstance(root, BackwardStep) else dict(options)
 
 
 def _scene_of(root: Drawable, chosen: _Options) -> _Scene:
@@ -604,7 +620,14 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
     order = graph.order
     root = len(order) - 1
     values = {i: float(node.data) for i, node in enumerate(order)}
-    ops = [i for i in reversed(range(len(order))) if order[i]._local_rule is not None]
+    ops = [i for i in reversed(range(len(order))) if order[i].parents]
+    for i in ops:
+        if local_derivatives(order[i]) is None:
+            raise RenderError(
+                f"backward_steps: the node {order[i].op!r} was made micrograd's way, with a "
+                f"_backward closure, so it has no local derivatives to show; define "
+                f"{order[i].op!r} with @mg.operation to step through it"
+            )
     slot = {id(node): i for i, node in enumerate(order)}
     node_grads: dict[int, float] = {root: seed}
     edge_grads: dict[tuple[int, int], float] = {}
@@ -629,7 +652,8 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
             node_grads[j] = node_grads.get(j, 0.0) + flowing
             contributions.setdefault(j, []).append(flowing)
             line = (
-                f"to {_name(parent, 'operand ' + _letter(k))}: upstream {format_number(upstream)}"
+                f"to {_name(parent, 'the ' + _op_label(parent) + ' node')}: upstream "
+                f"{format_number(upstream)}"
                 f" {TIMES} local {_local_notation(node, k)} = {format_number(local)}"
                 f" → {format_number(flowing)}"
             )
@@ -692,6 +716,8 @@ def _local_notation(node: Value, k: int) -> str:
         "sqrt": f"√{a}",
         "abs": f"|{a}|",
         "sigmoid": f"\N{GREEK SMALL LETTER SIGMA}({a})",
+        "max": f"max({a}, {b or wrapped})",
+        "min": f"min({a}, {b or wrapped})",
     }
     if node.op in binary:
         expression = binary[node.op]
@@ -699,7 +725,8 @@ def _local_notation(node: Value, k: int) -> str:
         expression = f"{_SYMBOLS.get(node.op, node.op)}(…)"
     else:
         expression = f"{_symbol(node.op)}({', '.join(letters)})"
-    return f"∂({expression})/∂{letters[k]}" if len(expression) > 1 else f"∂{expression}/∂{a}"
+    infix = node.op in ("+", "-", "*", "/", "**", "r-", "r/", "r**", "neg")
+    return f"∂({expression})/∂{letters[k]}" if infix else f"∂{expression}/∂{letters[k]}"
 
 
 # ---- the plan: boxes, their sizes, and what goes in them ------------------------------
@@ -736,8 +763,8 @@ class _Plan:
 
 
 _PROBES = (
-    -1.23456789e-100,
-    -1.23456789e100,
+    -1.23456789e-99,
+    -1.23456789e99,
     -123456.789,
     -98765.4321,
     -0.000123456789,
@@ -975,10 +1002,13 @@ def _edge_svg(
         f'data-operand="{edge.operand}">'
     ]
     pieces = [route.points for route in routes]
-    parts.append(svg.joined_path(pieces))
+    # in a backward step, the edges that gradient has just travelled along stand out
+    active = edge.target is not None and edge.target == numbers.current
+    colour = GRADIENT_COLOUR if active else svg.LINE
+    parts.append(svg.joined_path(pieces, stroke=colour, width=2.2 if active else 1.2))
     last = routes[-1]
     if last.tip is not None:
-        parts.append(svg.arrowhead(last.points[-1], last.tip))
+        parts.append(svg.arrowhead(last.points[-1], last.tip, colour=colour))
     if edge.label_key:
         box = geometry.boxes[edge.label_key]
         value = numbers.values.get(edge.source)
@@ -1066,7 +1096,7 @@ def _node_svg(
         if part.op_key:
             circle = geometry.boxes[part.op_key]
             route = geometry.routes[part.op_link]
-            parts.append(svg.path(route.points))
+            parts.append(svg.joined_path([route.points]))
             if route.tip is not None:
                 parts.append(svg.arrowhead(route.points[-1], route.tip))
             parts.append(_circle(circle, fill, outline))
@@ -1219,20 +1249,25 @@ def _legend_width(runs: list[_Run]) -> float:
 
 
 def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
-    spans = []
+    """One legend line: a text element per run, each placed after the one before."""
+    texts = []
     for text, kind in runs:
-        escaped = text.replace("&", "&amp;").replace("<", "&lt;")
-        if kind == "value":
-            spans.append(f'<tspan fill="{VALUE_COLOUR}">{escaped}</tspan>')
-        elif kind == "grad":
-            spans.append(f'<tspan fill="{GRADIENT_COLOUR}" font-style="italic">{escaped}</tspan>')
-        else:
-            spans.append(escaped)
-    return (
-        f'<text class="mg-legend-line" x="{svg.fmt(x)}" y="{svg.fmt(baseline)}" '
-        f'font-size="{svg.fmt(LABEL_SIZE)}" fill="{svg.MUTED}" xml:space="preserve">'
-        f"{''.join(spans)}</text>"
-    )
+        fill = {"value": VALUE_COLOUR, "grad": GRADIENT_COLOUR}.get(kind, svg.MUTED)
+        texts.append(
+            svg.text(
+                text,
+                x,
+                baseline,
+                size=LABEL_SIZE,
+                css_class="mg-legend-run",
+                anchor="start",
+                fill=fill,
+                italic=kind == "grad",
+                extra='xml:space="preserve"',
+            )
+        )
+        x += svg.text_width(text, LABEL_SIZE, italic=kind == "grad")
+    return "".join(texts)
 
 
 # ---- operation symbols ------------------------------------------------------------------
@@ -1241,12 +1276,8 @@ def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
 def _symbol(op: str) -> str:
     if op in _SYMBOLS:
         return _SYMBOLS[op]
-    from microgradient import engine
-
-    find = getattr(engine, "find_operation", None)
-    operation = find(op) if find is not None else None
-    symbol = getattr(operation, "symbol", None)
-    return symbol if isinstance(symbol, str) and symbol else op
+    operation = find_operation(op)
+    return operation.symbol if operation is not None and operation.symbol else op
 
 
 def _op_label(node: Value) -> str:
@@ -1269,5 +1300,7 @@ def _op_label(node: Value) -> str:
         "r/": f"{wrapped}/·",
         "**": f"^{wrapped}",
         "r**": f"{wrapped}^·",
+        "max": f"max(·, {n})",
+        "min": f"min(·, {n})",
     }
     return folded.get(op, f"{symbol} {wrapped}")

@@ -14,17 +14,13 @@ True
 
 from __future__ import annotations
 
-import functools
 import math
-import unicodedata
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
-from importlib import resources
-from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import resvg_py
-from fontTools.ttLib import TTFont
+
+from microgradient import fonts
 
 # Colours from the Okabe-Ito palette (safe for the common colour-vision deficiencies), darkened
 # where needed so that text has a contrast of at least 4.5:1 against white; values and gradients
@@ -39,11 +35,9 @@ PROCESSED_FILL = "#DCEEF8"  # Okabe-Ito sky blue #56B4E9, lightened: nodes alrea
 CURRENT_FILL = "#FBE3CC"  # Okabe-Ito orange #E69F00, lightened: the node of this step
 CLUSTER_LINE = "#9A9A9A"
 
-FONT_FAMILY = "Open Sans"
-SVG_FONT_FAMILY = "'Open Sans', Helvetica, Arial, sans-serif"
-# a line of text occupies [baseline - ASCENT, baseline + DESCENT] times its size
-ASCENT = 0.8
-DESCENT = 0.25
+# a line of text occupies [baseline - ASCENT, baseline + DESCENT] times its size, whatever its
+# script: the fonts' own line metrics, so that rows of labels line up
+ASCENT, DESCENT = fonts.line_metrics(1.0)
 
 
 def relative_luminance(colour: str) -> float:
@@ -59,40 +53,12 @@ def contrast_ratio(colour: str, background: str = "#FFFFFF") -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
-# ---- fonts and text widths ---------------------------------------------------------------
-
-
-def font_files() -> list[Path]:
-    """The font files PNGs are drawn with: regular first, then italic."""
-    package = resources.files("ttf_opensans").joinpath("ttf")
-    return [Path(str(package.joinpath(name))) for name in _FONT_NAMES]
-
-
-_FONT_NAMES = ("OpenSans-Regular.ttf", "OpenSans-Italic.ttf")
-
-
-@functools.cache
-def _advances(italic: bool) -> tuple[dict[int, float], float]:
-    """Advance widths in em per code point, and the em width assumed for a missing glyph."""
-    font = TTFont(str(font_files()[1 if italic else 0]), lazy=True)
-    units = float(font["head"].unitsPerEm)
-    metrics = font["hmtx"].metrics
-    widths = {code: metrics[name][0] / units for code, name in font.getBestCmap().items()}
-    return widths, widths.get(ord("M"), 0.8)
+# ---- text widths ------------------------------------------------------------------------
 
 
 def text_width(text: str, size: float, italic: bool = False) -> float:
-    """The width of ``text`` set at ``size`` points, from the font's glyph advances."""
-    widths, fallback = _advances(italic)
-    total = 0.0
-    for character in text:
-        width = widths.get(ord(character))
-        if width is None:
-            # a glyph the font lacks comes from a fallback font: wide scripts are square
-            wide = unicodedata.east_asian_width(character) in ("W", "F")
-            width = 1.0 if wide else fallback
-        total += width
-    return total * size
+    """The width of ``text`` set at ``size`` points, from the glyph metrics of the fonts."""
+    return fonts.text_width(text, size, italic=italic)
 
 
 # ---- SVG elements ------------------------------------------------------------------------
@@ -117,39 +83,23 @@ def text(
     max_width: float | None = None,
     extra: str = "",
 ) -> str:
-    """A ``<text>`` element; squeezed to ``max_width`` points if it would be wider."""
-    attributes = [
-        f'class="{css_class}"',
-        f'x="{fmt(x)}"',
-        f'y="{fmt(baseline)}"',
-        f'font-size="{fmt(size)}"',
-        f'fill="{fill}"',
-    ]
-    if anchor != "start":
-        attributes.append(f'text-anchor="{anchor}"')
-    if italic:
-        attributes.append('font-style="italic"')
-    if max_width is not None and content and text_width(content, size, italic) > max_width:
-        attributes.append(f'textLength="{fmt(max_width)}" lengthAdjust="spacingAndGlyphs"')
-    if extra:
-        attributes.append(extra)
-    return f"<text {' '.join(attributes)}>{escape(content)}</text>"
+    """A ``<text>`` element (baseline at ``baseline``), set smaller if wider than ``max_width``.
 
-
-def path(points: Sequence[tuple[float, float]], *, stroke: str = LINE, width: float = 1.2) -> str:
-    """A path through cubic Bézier control points; a joining point repeats as a line."""
-    commands = [f"M{fmt(points[0][0])},{fmt(points[0][1])}"]
-    rest = points[1:]
-    for i in range(0, len(rest) - 2, 3):
-        (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
-        commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
-    return (
-        f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" '
-        f'stroke-width="{fmt(width)}"/>'
+    A label in several scripts is written in runs, one font each (:func:`fonts.svg_text`).
+    """
+    if max_width is not None and content:
+        width = text_width(content, size, italic)
+        if width > max_width:
+            size *= max_width / width
+    attributes = f'class="{css_class}" fill="{fill}"' + (f" {extra}" if extra else "")
+    return fonts.svg_text(
+        content, x, baseline, size, anchor=anchor, italic=italic, attributes=attributes
     )
 
 
-def joined_path(pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str = LINE) -> str:
+def joined_path(
+    pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str = LINE, width: float = 1.2
+) -> str:
     """Several Bézier pieces drawn as one path, joined by straight lines."""
     commands = []
     for n, points in enumerate(pieces):
@@ -159,7 +109,10 @@ def joined_path(pieces: Iterable[Sequence[tuple[float, float]]], *, stroke: str 
         for i in range(0, len(rest) - 2, 3):
             (x1, y1), (x2, y2), (x3, y3) = rest[i : i + 3]
             commands.append(f"C{fmt(x1)},{fmt(y1)} {fmt(x2)},{fmt(y2)} {fmt(x3)},{fmt(y3)}")
-    return f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" stroke-width="1.2"/>'
+    return (
+        f'<path d="{" ".join(commands)}" fill="none" stroke="{stroke}" '
+        f'stroke-width="{fmt(width)}"/>'
+    )
 
 
 def arrowhead(start: tuple[float, float], tip: tuple[float, float], *, colour: str = LINE) -> str:
@@ -175,18 +128,13 @@ def arrowhead(start: tuple[float, float], tip: tuple[float, float], *, colour: s
     return f'<polygon class="mg-arrow" points="{listed}" fill="{colour}" stroke="none"/>'
 
 
-def attribute(value: str) -> str:
-    """``value`` quoted for an XML attribute."""
-    return quoteattr(value)
-
-
 def document(width: float, height: float, body: Iterable[str], title: str = "") -> str:
     """A complete SVG document ``width`` by ``height`` points."""
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{fmt(width)}pt" '
         f'height="{fmt(height)}pt" viewBox="0 0 {fmt(width)} {fmt(height)}" '
-        f'font-family="{SVG_FONT_FAMILY}">\n'
+        f"font-family={quoteattr(fonts.FONT_FAMILY)}>\n"
     )
     parts = [head]
     if title:
@@ -208,16 +156,6 @@ def rasterise(svg: str, width: float, height: float, dpi: float) -> bytes:
     """``svg`` (``width`` by ``height`` points) as PNG bytes at ``dpi``, fonts from the package."""
     points = max(width * height, 1.0)
     dpi = min(dpi, 72 * math.sqrt(MAX_PNG_PIXELS / points))
-    with ExitStack() as stack:
-        files = [str(stack.enter_context(resources.as_file(f))) for f in font_files()]
-        # resvg draws no text in a family it was not given: hand it the fonts themselves, and
-        # only them, so the picture is the same on every machine, whatever fonts it has
-        png: bytes = resvg_py.svg_to_bytes(
-            svg_string=svg,
-            dpi=dpi,
-            font_family=FONT_FAMILY,
-            sans_serif_family=FONT_FAMILY,
-            font_files=files,
-            skip_system_fonts=True,
-        )
+    # the package's fonts and only them: the picture is the same on every machine
+    png: bytes = resvg_py.svg_to_bytes(svg_string=svg, dpi=dpi, **fonts.resvg_options())
     return png

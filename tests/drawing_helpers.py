@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import struct
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from microgradient import Value, svg
 from microgradient.render import MINUS
@@ -64,16 +67,10 @@ def number(text: str) -> float:
 
 
 def text_box(element: ET.Element) -> Rect:
+    """Where a text element's line lies: its measured width, the line's ascent and descent."""
     size = float(element.get("font-size", "10"))
     italic = element.get("font-style") == "italic"
-    if element.get("textLength"):
-        width = float(element.get("textLength", "0"))
-    else:
-        runs = [(element.text or "", italic)]
-        for span in element.findall(f"{NS}tspan"):
-            runs.append(("".join(span.itertext()), italic or span.get("font-style") == "italic"))
-            runs.append((span.tail or "", italic))
-        width = sum(svg.text_width(text, size, slanted) for text, slanted in runs)
+    width = svg.text_width("".join(element.itertext()), size, italic)
     x, y = float(element.get("x", "0")), float(element.get("y", "0"))
     anchor = element.get("text-anchor", "start")
     left = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
@@ -397,3 +394,10 @@ def random_graph(seed: int, size: int = 26) -> Value:
             root = root + node
     root.backward()
     return root
+
+
+def choose_layout_path(path: str, monkeypatch: Any, folder: Path) -> None:
+    """ "system" leaves PATH alone (dot if installed); "in-process" hides dot from PATH."""
+    if path == "in-process":
+        monkeypatch.setenv("PATH", str(folder))  # an empty folder: no dot
+        assert shutil.which("dot") is None

@@ -234,3 +234,35 @@ def test_the_notebook_display_keeps_explorers_apart_and_has_a_static_picture(
         frame.wait_for_function("window.microgradient && window.microgradient.explorers.length")
         state = frame.evaluate("window.microgradient.explorers.map(e => e.state())")
         assert len(state) == 1 and math.isclose(state[0]["nodes"][-1]["value"], value)
+
+
+def test_a_graph_with_an_operation_the_page_cannot_evaluate_is_shown_but_not_edited(
+    watched: Watched, tmp_path: Path
+) -> None:
+    x = Value(3.0, label="x")
+    square = Value(x.data**2, (x,), "square")
+
+    def step() -> None:
+        x.grad += 2 * x.data * square.grad
+
+    square._backward = step
+    watched.open(mg.explore(square + x).save(tmp_path / "square.html"))
+    assert watched.page.locator('input[data-leaf="x"]').is_disabled()
+    assert "Editing is off" in watched.page.locator(".mg-leaves").inner_text()
+    state = watched.state()
+    assert [node["grad"] for node in state["nodes"]] == [7.0, 1.0, 1.0]
+    watched.page.keyboard.press("Home")
+    watched.page.keyboard.press("ArrowRight")
+    assert watched.state()["nodes"][1]["value"] == 9.0
+
+
+def sum_of_products(n: int) -> Value:
+    terms = [Value(0.1 * i, label=f"w{i}") * Value(1.0 - 0.01 * i, label=f"x{i}") for i in range(n)]
+    return mg.sum(terms)
+
+
+@pytest.mark.parametrize(("pairs", "limit"), [(3, 300_000), (166, 2_000_000)])
+def test_the_page_stays_small(pairs: int, limit: int) -> None:
+    root = sum_of_products(pairs)
+    assert len(mg.topological_order(root)) in (10, 499)
+    assert len(mg.explore(root).html.encode("utf-8")) <= limit

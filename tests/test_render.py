@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from drawing_helpers import NS, number, parse, png_pixels, reuse, sigmoid
+from drawing_helpers import NS, choose_layout_path, number, parse, png_pixels, reuse, sigmoid
 
 import microgradient as mg
 from microgradient import GraphTooLargeError, RenderError, Value, svg
@@ -24,9 +24,7 @@ from microgradient.render import MINUS, TIMES
 @pytest.fixture(params=["system", "in-process"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Which path lays out: "system" uses dot when installed (else is in-process too)."""
-    if request.param == "in-process":
-        monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot
-        assert shutil.which("dot") is None
+    choose_layout_path(request.param, monkeypatch, tmp_path)
     return "dot" if shutil.which("dot") else "in-process"
 
 
@@ -290,3 +288,48 @@ def test_the_drawing_shows_inline_as_svg_and_png() -> None:
     assert isinstance(bundle["image/png"], bytes) and bundle["image/png"][:4] == b"\x89PNG"
     assert set(drawing._repr_mimebundle_(include=["image/png"])) == {"image/png"}
     assert repr(drawing) == repr(mg.draw(reuse()))  # stable text in saved notebooks
+
+
+# ---- operations of every kind ---------------------------------------------------------------
+
+
+def test_a_custom_operation_is_drawn_with_its_symbol_and_stepped_through() -> None:
+    import math
+
+    @mg.operation(symbol="ς")
+    def smooth_relu(x: float) -> float:
+        return math.log1p(math.exp(x))
+
+    @smooth_relu.derivatives
+    def _(x: object, out: object) -> tuple[object]:
+        return (mg.sigmoid(x),)  # type: ignore[arg-type]
+
+    x = Value(0.0, label="x")
+    y = smooth_relu(x * 2)
+    y.backward()
+    picture = parse(mg.to_svg(y))
+    assert "ς" in [t.content for t in picture.texts if t.css_class == "mg-op"]
+    assert edge_numbers(mg.to_svg(y))["1", "2", "0"] == ("0", "0.5")
+    caption = list(mg.backward_steps(y))[1].caption
+    assert "∂ς(a)/∂a = 0.5 → 0.5" in caption
+
+
+def test_a_micrograd_style_node_draws_but_cannot_be_stepped() -> None:
+    x = Value(2.0, label="x")
+    cube = Value(x.data**3, _children=(x,), _op="cube")  # type: ignore[call-arg]
+
+    def step() -> None:
+        x.grad += 3 * x.data**2 * cube.grad
+
+    cube._backward = step  # type: ignore[method-assign]
+    cube.backward()
+    picture = parse(mg.to_svg(cube))
+    assert "cube" in [t.content for t in picture.texts if t.css_class == "mg-op"]
+    with pytest.raises(RenderError, match=r"'cube'.*@mg\.operation"):
+        mg.backward_steps(cube)
+
+
+def test_max_with_a_number_folds_it_into_the_symbol() -> None:
+    x = Value(-1.0, label="x")
+    symbols = [t.content for t in parse(mg.to_svg(mg.max(x, 0.0))).texts if t.css_class == "mg-op"]
+    assert symbols == ["max(·, 0)"]

@@ -99,12 +99,42 @@ var microgradientEvaluator = (function () {
     if (isNaN(x)) return "nan";
     if (x === Infinity) return "\u221e";
     if (x === -Infinity) return MINUS + "\u221e";
-    x = Number(formatFloat(x, "g", 15));
+    x = roundTo15Digits(x);
     var match = /^\.(\d+)([gfe%]?)$/.exec(spec) || [null, "4", "g"];
     var text = formatFloat(x, match[2] || "g", Number(match[1]));
     var mantissa = text.toLowerCase().split("e")[0];
     if (mantissa.indexOf("-") >= 0 && !/[1-9]/.test(mantissa)) text = text.replace("-", "");
     return text.replace(/-/g, MINUS);
+  }
+
+  function roundTo15Digits(x) {
+    return Number(formatFloat(x, "g", 15));
+  }
+
+  /* A digit string one place longer that ends in 5 and is x exactly: a tie to round. */
+  function perhapsTie(longer, x) {
+    var mantissa = longer.split("e")[0];
+    return mantissa.charAt(mantissa.length - 1) === "5" && Number(longer) === x;
+  }
+
+  /* Python's format by JavaScript's own (fast) rounding, which differs only at a tie:
+   * JavaScript rounds it away from zero, Python to even. null where a tie is possible. */
+  function nativeFormat(x, kind, precision) {
+    if (kind === "f") {
+      if (Math.abs(x) >= 1e21 || perhapsTie(x.toFixed(precision + 1), x)) return null;
+      return x.toFixed(precision);
+    }
+    var significant = kind === "e" ? precision + 1 : Math.max(precision, 1);
+    if (significant > 100 || perhapsTie(x.toExponential(significant), x)) return null;
+    var parts = x.toExponential(significant - 1).split("e");
+    var power = Number(parts[1]);
+    var text;
+    if (kind === "g" && power >= -4 && power < significant) text = stripZeros(x.toFixed(significant - 1 - power));
+    else {
+      text = kind === "g" ? stripZeros(parts[0]) : parts[0];
+      text += "e" + (power < 0 ? "-" : "+") + String(Math.abs(power)).padStart(2, "0");
+    }
+    return Object.is(x, -0) ? "-" + text : text;
   }
 
   var TWO = BigInt(2);
@@ -133,11 +163,14 @@ var microgradientEvaluator = (function () {
     return digits.slice(0, -places) + "." + digits.slice(-places);
   }
 
-  /* Python's format(x, ".{precision}{kind}") for kind g, f, e or %. */
+  /* Python's format(x, ".{precision}{kind}") for kind g, f, e or %, exactly rounded. */
   function formatFloat(x, kind, precision) {
+    if (kind === "%") return formatFloat(x * 100, "f", precision) + "%"; // as Python: a float product
+    var fast = nativeFormat(x, kind, precision);
+    if (fast !== null) return fast;
     var sign = x < 0 || Object.is(x, -0) ? "-" : "";
     if (kind === "f") return sign + withPoint(scaledDigits(x, precision), precision);
-    if (kind === "%") return sign + withPoint(scaledDigits(x, precision + 2), precision) + "%";
+
     var significant = kind === "e" ? precision + 1 : Math.max(precision, 1);
     var power = x === 0 ? 0 : Math.floor(Math.log10(Math.abs(x)));
     var digits = scaledDigits(x, significant - 1 - power);

@@ -94,6 +94,7 @@
     var svg = this.root.querySelector(".mg-graph svg");
     var first = core.evaluate(this.program, null, this.compiled);
     this.nodeGroups = {};
+    this.errorLabels = {};
     this.nodeSlots = {};
     svg.querySelectorAll("g.mg-node").forEach(function (group) {
       var slot = Number(group.getAttribute("data-node"));
@@ -426,11 +427,14 @@
   /* The words of a domain error, written under the node that failed. */
   Explorer.prototype.errorLabel = function (slot, error) {
     var group = this.nodeGroups[slot];
-    var label = group.querySelector("text.mg-error-label");
+    var label = this.errorLabels[slot];
     var direct = error !== null && this.result.failed !== null && error.indexOf("not computed") !== 0;
     if (!direct) {
-      if (label) label.remove();
-      group.removeAttribute("data-error");
+      if (label) {
+        label.remove();
+        delete this.errorLabels[slot];
+        group.removeAttribute("data-error");
+      }
       return;
     }
     group.setAttribute("data-error", error);
@@ -439,6 +443,7 @@
       label.setAttribute("class", "mg-error-label");
       label.setAttribute("text-anchor", "middle");
       group.appendChild(label);
+      this.errorLabels[slot] = label;
     }
     var box = group.getBBox();
     label.setAttribute("x", String(box.x + box.width / 2));
