@@ -125,7 +125,7 @@ def explore(root: Value, **options: Unpack[DrawOptions]) -> Explorer:
     values = {slot: node.data for slot, node in enumerate(order)}
     grads, edge_grads = _gradients(order)
     drawing = render.frame_svg(root, values=values, grads=grads, edge_grads=edge_grads, **options)
-    data = {"program": program, "number_format": options.get("number_format", ".4g")}
+    data = {"program": program, "number_format": options.get("number_format", render.NUMBER_FORMAT)}
     title = root.label or "graph"
     page = (
         "<!DOCTYPE html>\n"
