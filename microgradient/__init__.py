@@ -48,17 +48,22 @@ from microgradient.errors import (
     OperandTypeError,
     OperationError,
     RenderError,
+    TracingError,
 )
+from microgradient.explorer import Explorer, explore
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
+from microgradient.program import Instruction, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
     backward_steps,
     draw,
     format_number,
+    frame_svg,
     save_graph,
+    save_steps,
     to_dot,
     to_svg,
 )
@@ -69,17 +74,22 @@ __all__ = [
     "BackwardStep",
     "DivisionByZeroError",
     "DomainError",
+    "Explorer",
     "ExpressionError",
     "FloatOverflowError",
     "GradcheckError",
     "GraphDrawing",
     "GraphTooLargeError",
+    "Instruction",
     "MicrogradientError",
     "ModelShapeError",
     "OperandTypeError",
     "Operation",
     "OperationError",
+    "Program",
     "RenderError",
+    "Result",
+    "TracingError",
     "Value",
     "abs",
     "atan",
@@ -89,8 +99,10 @@ __all__ = [
     "draw",
     "enable_grad",
     "exp",
+    "explore",
     "find_operation",
     "format_number",
+    "frame_svg",
     "grad",
     "gradcheck",
     "gradients",
@@ -109,6 +121,7 @@ __all__ = [
     "pow",
     "relu",
     "save_graph",
+    "save_steps",
     "sigmoid",
     "sin",
     "softplus",
@@ -120,5 +133,6 @@ __all__ = [
     "to_svg",
     "to_text",
     "topological_order",
+    "trace",
     "value_and_grad",
 ]

@@ -504,7 +504,7 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                         pairs: Iterable[tuple[Value, Any]] = zip(
                             node.parents, node._local_rule(_read_node, node)
                         )
-                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                        if upstream.data == 0.0 or upstream.data - upstream.data != 0.0:
                             pairs = [
                                 p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
                             ]
@@ -523,7 +523,9 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                     slopes: Iterable[tuple[Value, Any]] = zip(
                         node.parents, node._local_rule(_read_data, node.data)
                     )
-                    if upstream - upstream != 0.0:  # infinite: a zero slope stops it (0 * inf = 0)
+                    if (
+                        upstream - upstream != 0.0
+                    ):  # inf or nan: a zero slope stops it (0 * inf = 0)
                         slopes = [p for p in slopes if p[1] != 0.0]
                     for parent, local in slopes:
                         parent.grad += local * upstream
@@ -537,9 +539,12 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
 
 
 def _zero_times_infinity(slope: Any, upstream: float) -> bool:
-    """True when slope * upstream is 0 * inf, which the chain rule counts as 0."""
+    """True when slope * upstream is 0 * inf, which the chain rule counts as 0.
+
+    A zero slope also stops a nan gradient, as it does in the plain pass.
+    """
     data = slope.data if isinstance(slope, Value) else slope
-    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and math.isinf(upstream))
+    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and upstream - upstream != 0.0)
 
 
 def _result(
@@ -684,7 +689,7 @@ def _as_float(op: str, x: object) -> float:
         try:
             return float(x)
         except OverflowError:  # 10**400: too large for a float, so infinite (one rule)
-            return math.copysign(math.inf, x)
+            return math.inf if x > 0 else -math.inf  # type: ignore[operator]  # Real orders
     raise OperandTypeError(
         f"{op}: expected a real number (int or float), got {type(x).__name__} {x!r}"
     )
@@ -819,9 +824,10 @@ _SCALE_UP = 2.0**64
 def _exact_sum(terms: list[float]) -> float:
     """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
     try:
-        return math.fsum(terms)
-    except OverflowError:
-        return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
+        try:
+            return math.fsum(terms)
+        except OverflowError:
+            return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
     except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes nan
         return math.nan
 
@@ -1089,11 +1095,11 @@ _operations: dict[str, Operation] = {}
 class Operation:
     """A primitive operation defined by its forward and its local derivatives, side by side.
 
-    Made by the :func:`operation` decorator. Calling it on ``Value``s (and plain
-    numbers) gives a ``Value`` node whose ``op`` is :attr:`name` and whose
-    ``parents`` are the operands in order (a plain number among them becomes a
-    leaf ``Value``, so every operand has its gradient); calling it on plain
-    numbers only gives the float ``forward(...)``, like ``mg.exp``.
+    Made by the :func:`operation` decorator. Calling it on ``Value``s or plain
+    numbers gives a ``Value`` node whose ``op`` is :attr:`name` and whose
+    ``parents`` are the operands in order (a plain number becomes a leaf
+    ``Value``, so every operand has its gradient); :attr:`forward` computes on
+    floats alone.
 
     Attributes:
         name: the operation's name, the ``op`` of its nodes (unique, not a built-in name).
@@ -1157,13 +1163,11 @@ class Operation:
             )
         return slopes
 
-    def __call__(self, *operands: Any) -> Any:
+    def __call__(self, *operands: Operand) -> Value:
         if len(operands) != self.arity:
             raise OperandTypeError(
                 f"{self.name}: expected {self.arity} operand(s), got {len(operands)}"
             )
-        if not any(isinstance(x, Value) for x in operands):
-            return self._forward(tuple(_as_float(self.name, x) for x in operands))
         nodes = tuple(
             x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
         )

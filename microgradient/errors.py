@@ -67,3 +67,12 @@ class OperationError(MicrogradientError, ValueError):
     or give the wrong number of values, or a hand-made micrograd-style node (with a
     ``_backward`` closure) in a pass that records derivatives (``create_graph=True``).
     """
+
+
+class TracingError(MicrogradientError, ValueError):
+    """A graph cannot be traced into a program, or a program was run with a wrong feed.
+
+    Raised for a node whose operation is neither built in nor a registered
+    :class:`~microgradient.Operation` (a micrograd-style ``_backward`` closure),
+    and for a feed naming something that is not one of the program's inputs.
+    """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from microgradient.engine import Operand, Value, no_grad
+from microgradient.engine import Operand, Value, enable_grad, no_grad
 from microgradient.errors import GradcheckError
 from microgradient.functional import gradients
 
@@ -72,7 +72,8 @@ def _both_gradients(
     f: Callable[..., Operand], args: tuple[float, ...], eps: float
 ) -> tuple[list[float], list[float]]:
     inputs = [Value(a) for a in args]
-    analytic = [float(g) for g in gradients(f(*inputs), inputs)]
+    with enable_grad():  # inside no_grad() too: a check that saw no graph would compare zeros
+        analytic = [float(g) for g in gradients(f(*inputs), inputs)]
     return analytic, numerical_grad(f, *args, eps=eps)
 
 

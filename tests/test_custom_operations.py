@@ -218,8 +218,9 @@ def test_operation_node_layout(hypot_op: mg.Operation) -> None:
     mixed = hypot_op(x, 4)
     assert mixed.parents[0] is x
     assert mixed.parents[1].data == 4.0 and mixed.parents[1].op == ""
-    assert hypot_op(3, 4) == 5.0  # plain numbers give a float, like mg.exp
-    assert type(hypot_op(3, 4)) is float
+    numbers_only = hypot_op(3, 4.0)  # plain numbers become leaves of the node
+    assert (numbers_only.op, numbers_only.data) == ("hypot", 5.0)
+    assert [p.data for p in numbers_only.parents] == [3.0, 4.0]
     assert local_derivatives(out) == (0.6, 0.8)
 
 
@@ -324,7 +325,7 @@ def test_forward_errors_become_microgradient_errors() -> None:
         return math.exp(x)
 
     with pytest.raises(mg.FloatOverflowError, match="my_exp"):
-        my_exp(1000.0)
+        my_exp(Value(1000.0))
 
 
 def test_redefining_an_operation_replaces_it() -> None:

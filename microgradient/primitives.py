@@ -1,0 +1,296 @@
+"""The primitive table: each operation's forward, local derivatives and domain, once.
+
+A :class:`Primitive` writes its forward and its local derivatives as short
+expression *templates* in the operands ``a``, ``b``, the node's number ``c``
+(its ``constant``) and the result ``out``. The templates use a small dialect
+that means the same thing on floats and on arrays:
+
+* ``+ - * / **``, comparisons, ``&`` and ``|`` between conditions;
+* ``where(cond, x, y)`` (``x`` where ``cond`` holds, else ``y``): kinks and
+  piecewise definitions are spelled with it, so the convention at a kink is
+  part of the definition (``relu'(0) = 0``, the 0.5 / 0.5 split of ``max`` at a
+  tie, the infinite slope of ``sqrt`` at 0);
+* the functions ``exp log log1p sqrt tanh sin cos tan atan abs`` and ``inf``.
+
+:func:`scalar_expression` renders a template as plain Python on floats
+(``where`` becomes a conditional expression, evaluated lazily; a condition on
+the constant alone is decided when the code is generated), and
+:func:`array_function` as a function on arrays of any array-API namespace.
+The eager engine keeps its own closures; the test suite checks them against
+this table at random points and at every kink.
+
+Each :class:`Check` is a condition under which the eager engine raises, with
+the exception it raises, so that a traced program raises the same one.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from microgradient.errors import DivisionByZeroError, DomainError, MicrogradientError
+
+OPERAND_NAMES = ("a", "b")
+FUNCTIONS = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "tan", "atan", "abs")
+
+
+@dataclass(frozen=True)
+class Check:
+    """``condition`` (a template) holding means the operation is outside its domain."""
+
+    condition: str
+    error: type[MicrogradientError]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One operation with a fixed number of ``Value`` operands.
+
+    ``notation`` shows the operation in listings (``{a} * {b}``); ``unbounded``
+    marks derivatives that can be infinite at a kink, whose contribution (like
+    the eager engine's) is skipped when the incoming gradient is zero.
+    """
+
+    op: str
+    arity: int
+    forward: str
+    derivatives: tuple[str, ...]
+    notation: str
+    checks: tuple[Check, ...] = ()
+    overflows: bool = False
+    unbounded: bool = False
+
+
+_SIGMOID = "where(a >= 0.0, 1.0 / (1.0 + exp(-a)), exp(a) / (1.0 + exp(a)))"
+_ZERO_DIVISOR = "the divisor is zero"
+
+
+def _table(*primitives: Primitive) -> dict[tuple[str, int], Primitive]:
+    return {(p.op, p.arity): p for p in primitives}
+
+
+# fmt: off
+PRIMITIVES: dict[tuple[str, int], Primitive] = _table(
+    # op     arity forward            local derivatives            notation
+    Primitive("+", 2, "a + b",         ("1.0", "1.0"),              "{a} + {b}"),
+    Primitive("+", 1, "a + c",         ("1.0",),                    "{a} + {c}"),
+    Primitive("-", 2, "a - b",         ("1.0", "-1.0"),             "{a} - {b}"),
+    Primitive("-", 1, "a - c",         ("1.0",),                    "{a} - {c}"),
+    Primitive("r-", 1, "c - a",        ("-1.0",),                   "{c} - {a}"),
+    Primitive("*", 2, "a * b",         ("b", "a"),                  "{a} * {b}"),
+    Primitive("*", 1, "a * c",         ("c",),                      "{a} * {c}"),
+    Primitive("/", 2, "a / b",         ("1.0 / b", "-out / b"),     "{a} / {b}",
+              (Check("b == 0.0", DivisionByZeroError, _ZERO_DIVISOR),)),
+    Primitive("/", 1, "a / c",         ("1.0 / c",),                "{a} / {c}"),
+    Primitive("r/", 1, "c / a",        ("-out / a",),               "{c} / {a}",
+              (Check("a == 0.0", DivisionByZeroError, _ZERO_DIVISOR),)),
+    Primitive("neg", 1, "-a",          ("-1.0",),                   "-{a}"),
+    # x ** c: constant at c = 0; infinite slope at 0 when c < 1
+    Primitive("**", 1, "a ** c",
+              ("where(c == 0.0, 0.0, where((a == 0.0) & (c < 1.0), inf, c * a ** (c - 1.0)))",),
+              "{a} ** {c}",
+              (Check("(a == 0.0) & (c < 0.0)", DivisionByZeroError, "zero to a negative power"),
+               Check("(a < 0.0) & (c != c // 1.0)", DomainError,
+                     "a negative base needs an integer exponent")),
+              overflows=True, unbounded=True),
+    # x ** y: at x = 0, x ** y and x ** y * log(x) tend to 0, so the exponent's slope is 0
+    Primitive("**", 2, "a ** b",
+              ("where(a == 0.0, where(b < 1.0, inf, where(b == 1.0, 1.0, 0.0)),"
+               " b * a ** (b - 1.0))",
+               "where(a == 0.0, 0.0, out * log(a))"),
+              "{a} ** {b}",
+              (Check("a < 0.0", DomainError, "a negative base needs a constant exponent"),
+               Check("(a == 0.0) & (b <= 0.0)", DivisionByZeroError,
+                     "zero to a non-positive power")),
+              overflows=True, unbounded=True),
+    Primitive("r**", 1, "c ** a",      ("where(c == 0.0, 0.0, out * log(c))",), "{c} ** {a}",
+              (Check("(c == 0.0) & (a <= 0.0)", DivisionByZeroError,
+                     "zero to a non-positive power"),),
+              overflows=True),
+    Primitive("exp", 1, "exp(a)",      ("out",),                    "exp({a})", overflows=True),
+    Primitive("log", 1, "log(a)",      ("1.0 / a",),                "log({a})",
+              (Check("a <= 0.0", DomainError, "log needs a positive argument"),)),
+    # infinite slope at 0
+    Primitive("sqrt", 1, "sqrt(a)",    ("where(a == 0.0, inf, 0.5 / out)",), "sqrt({a})",
+              (Check("a < 0.0", DomainError, "sqrt needs an argument >= 0"),), unbounded=True),
+    Primitive("tanh", 1, "tanh(a)",    ("1.0 - out * out",),        "tanh({a})"),
+    Primitive("sigmoid", 1, _SIGMOID,  ("out * (1.0 - out)",),      "sigmoid({a})"),
+    # relu'(0) = 0, as in PyTorch and micrograd
+    Primitive("relu", 1, "where(a > 0.0, a, 0.0)", ("where(a > 0.0, 1.0, 0.0)",), "relu({a})"),
+    Primitive("sin", 1, "sin(a)",      ("cos(a)",),                 "sin({a})"),
+    Primitive("cos", 1, "cos(a)",      ("-sin(a)",),                "cos({a})"),
+    # abs'(0) = 0: the sign function
+    Primitive("abs", 1, "abs(a)",
+              ("where(a > 0.0, 1.0, where(a < 0.0, -1.0, 0.0))",), "abs({a})"),
+    Primitive("tan", 1, "tan(a)",      ("1.0 + out * out",),        "tan({a})"),
+    Primitive("atan", 1, "atan(a)",    ("1.0 / (1.0 + a * a)",),    "atan({a})"),
+    # log(1 + e**x) without overflow; its slope is sigmoid(x)
+    Primitive("softplus", 1, "where(a > 0.0, a + log1p(exp(-a)), log1p(exp(a)))",
+              (_SIGMOID,), "softplus({a})"),
+    # at a tie the gradient is split 0.5 / 0.5, as PyTorch's maximum and minimum
+    Primitive("max", 2, "where(a >= b, a, b)",
+              ("where(a > b, 1.0, where(a < b, 0.0, 0.5))",
+               "where(b > a, 1.0, where(b < a, 0.0, 0.5))"), "max({a}, {b})"),
+    Primitive("max", 1, "where(a >= c, a, c)",
+              ("where(a > c, 1.0, where(a < c, 0.0, 0.5))",), "max({a}, {c})"),
+    Primitive("min", 2, "where(a <= b, a, b)",
+              ("where(a < b, 1.0, where(a > b, 0.0, 0.5))",
+               "where(b < a, 1.0, where(b > a, 0.0, 0.5))"), "min({a}, {b})"),
+    Primitive("min", 1, "where(a <= c, a, c)",
+              ("where(a < c, 1.0, where(a > c, 0.0, 0.5))",), "min({a}, {c})"),
+)
+# fmt: on
+
+# The n-ary operations are written out by each backend (their operand count varies):
+#   sum(p_0, ..., p_n-1) + c                               every local derivative 1
+#   dot: sum(p_i * p_k+i for i < k) + sum(coef_j * p_2k+j) + c
+#        local derivatives: p_k+i for p_i, p_i for p_k+i, coef_j for p_2k+j
+N_ARY = ("sum", "dot")
+BUILT_IN_OPS = frozenset({op for op, _ in PRIMITIVES} | set(N_ARY))
+
+
+def primitive(op: str, arity: int) -> Primitive | None:
+    """The table entry for ``op`` with ``arity`` Value operands, if there is one."""
+    return PRIMITIVES.get((op, arity))
+
+
+# ---- rendering templates --------------------------------------------------------------
+
+
+def _parse(template: str) -> ast.expr:
+    return ast.parse(template, mode="eval").body
+
+
+def _mentions_only_constant(node: ast.AST) -> bool:
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return names <= {"c", "inf"}
+
+
+class _ToScalar(ast.NodeTransformer):
+    """Rewrite a template into Python on floats, with names supplied by ``names``."""
+
+    def __init__(self, names: dict[str, ast.expr], constant: float | None) -> None:
+        self.names = names
+        self.constant = constant
+
+    def rewrite(self, node: ast.expr) -> ast.expr:
+        result = self.visit(node)
+        assert isinstance(result, ast.expr)
+        return result
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        assert isinstance(node.func, ast.Name)
+        if node.func.id == "where":
+            condition, then, otherwise = node.args
+            if self.constant is not None and _mentions_only_constant(condition):
+                test: ast.expr = ast.Constant(eval_constant_condition(condition, self.constant))
+            else:
+                test = self.rewrite(condition)
+            if isinstance(test, ast.Constant):
+                return self.rewrite(then if test.value else otherwise)
+            return ast.IfExp(test=test, body=self.rewrite(then), orelse=self.rewrite(otherwise))
+        node.func = ast.Name(id=f"_{node.func.id}", ctx=ast.Load())
+        node.args = [self.visit(arg) for arg in node.args]
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        if not isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            return self.generic_visit(node)
+        is_and = isinstance(node.op, ast.BitAnd)
+        sides = [node.left, node.right]
+        if self.constant is not None:
+            for side, other in (sides, sides[::-1]):
+                if _mentions_only_constant(side):
+                    decided = eval_constant_condition(side, self.constant)
+                    if decided == is_and:  # True and x, False or x: x decides
+                        return self.rewrite(other)
+                    return ast.Constant(value=decided)
+        op: ast.boolop = ast.And() if is_and else ast.Or()
+        return ast.BoolOp(op=op, values=[self.visit(side) for side in sides])
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id == "inf":
+            return ast.Name(id="_inf", ctx=ast.Load())
+        return self.names[node.id]
+
+
+def eval_constant_condition(condition: ast.expr, constant: float) -> bool:
+    """Decide a ``where`` condition that depends on the constant ``c`` only."""
+    code = compile(ast.Expression(body=condition), "<primitive>", "eval")
+    return bool(eval(code, {"__builtins__": {}}, {"c": constant, "inf": math.inf}))
+
+
+def number_literal(x: float) -> str:
+    """Python source for the float ``x`` (``inf`` and ``nan`` as helper names)."""
+    if math.isnan(x):
+        return "_nan"
+    if math.isinf(x):
+        return "_inf" if x > 0 else "(-_inf)"
+    text = repr(float(x))
+    return f"({text})" if text.startswith("-") else text
+
+
+def scalar_expression(template: str, names: dict[str, str], constant: float | None) -> str:
+    """``template`` as Python on floats: ``names`` maps ``a``, ``b``, ``out`` to expressions.
+
+    The constant ``c`` is written in as a literal, and conditions on it alone are
+    decided now, so ``x ** 2`` differentiates to ``2.0 * x ** (2.0 - 1.0)``.
+
+    >>> scalar_expression("where(a > 0.0, 1.0, 0.0)", {"a": "h3"}, None)
+    '1.0 if h3 > 0.0 else 0.0'
+    """
+    parsed: dict[str, ast.expr] = {name: _parse(text) for name, text in names.items()}
+    if constant is not None:
+        parsed["c"] = _parse(number_literal(constant))
+    tree = _ToScalar(parsed, constant).visit(_parse(template))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def scalar_names() -> dict[str, Any]:
+    """The helpers that scalar code produced by :func:`scalar_expression` refers to."""
+    names: dict[str, Any] = {f"_{f}": getattr(math, f) for f in FUNCTIONS if f != "abs"}
+    names["_abs"] = abs
+    names["_inf"] = math.inf
+    names["_nan"] = math.nan
+    return names
+
+
+class _ToArray(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        assert isinstance(node.func, ast.Name)
+        node.func = ast.Attribute(
+            value=ast.Name(id="xp", ctx=ast.Load()), attr=node.func.id, ctx=ast.Load()
+        )
+        node.args = [self.visit(arg) for arg in node.args]
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id == "inf":
+            return ast.Attribute(
+                value=ast.Name(id="xp", ctx=ast.Load()), attr="inf", ctx=ast.Load()
+            )
+        return node
+
+
+_array_functions: dict[str, Callable[..., Any]] = {}
+
+
+def array_function(template: str) -> Callable[..., Any]:
+    """``template`` compiled to ``f(xp, a, b, c, out)`` on arrays of the namespace ``xp``.
+
+    Operands may be arrays or plain floats (broadcast); the result has their
+    common shape (``where`` broadcasts its branches).
+    """
+    function = _array_functions.get(template)
+    if function is None:
+        tree = _ToArray().visit(_parse(template))
+        body = ast.unparse(ast.fix_missing_locations(tree))
+        source = f"def template(xp, a, b, c, out):\n    return {body}\n"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<primitive {template}>", "exec"), namespace)
+        function = _array_functions[template] = namespace["template"]
+    return function

@@ -1,0 +1,625 @@
+"""Tracing: a recorded graph frozen into a flat program that can be read and replayed.
+
+:func:`trace` walks a graph once and returns a :class:`Program`: one
+:class:`Instruction` per operation, in topological order, whose operands are
+*slots* (positions in :func:`~microgradient.topological_order`, the root
+last). The program keeps the leaf ``Value``s as its inputs and nothing else of
+the graph.
+
+A program is replayed without building any ``Value``:
+
+* one sample at a time by straight-line Python generated from the primitive
+  table (:mod:`microgradient.primitives`) and compiled once; a program too large
+  to compile quickly is run by loops over runs of like instructions instead;
+* a whole batch at once when a leaf is fed a 1-D array (:mod:`microgradient.batch`).
+
+>>> import microgradient as mg
+>>> w, x = mg.Value(2.0, label="w"), mg.Value(3.0, label="x")
+>>> program = mg.trace((w * x).tanh())
+>>> print(program)
+program(w, x):
+  h2 = w * x
+  h3 = tanh(h2)
+  return h3
+>>> result = program.run({x: 0.0})
+>>> result.value, result.grads[w], result.grads[x]
+(0.0, 0.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property, partial
+from itertools import compress
+from operator import attrgetter, itemgetter
+from typing import Any, NamedTuple
+
+from microgradient import engine
+from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
+from microgradient.primitives import (
+    BUILT_IN_OPS,
+    N_ARY,
+    PRIMITIVES,
+    Primitive,
+    number_literal,
+    primitive,
+    scalar_expression,
+    scalar_names,
+)
+
+__all__ = ["Instruction", "Program", "Result", "trace"]
+
+# Past this many operands a program is run by loop kernels rather than compiled as one
+# straight-line function: compiling costs about 30 microseconds a line and the line count
+# of the backward pass grows with the operand count.
+STRAIGHT_LINE_LIMIT = 40_000
+
+
+class Instruction(NamedTuple):
+    """One operation of a program: ``slot = op(args...)``.
+
+    ``args`` are the operand slots in the node's ``parents`` order, repeats
+    kept; ``constant`` and ``coefficients`` are the node's attributes of the
+    same names (see :class:`~microgradient.Value`).
+    """
+
+    slot: int
+    op: str
+    args: tuple[int, ...]
+    constant: float | None
+    coefficients: tuple[float, ...] | None
+
+
+_new_instruction = partial(tuple.__new__, Instruction)
+
+
+def trace(root: Value) -> Program:
+    """Freeze the graph recorded under ``root`` into a :class:`Program`.
+
+    Every node must be a leaf, a built-in operation or a registered
+    :class:`~microgradient.Operation`; anything else (say a micrograd-style node
+    with its own ``_backward`` closure) raises :class:`TracingError`.
+
+    >>> import microgradient as mg
+    >>> x = mg.Value(2.0, label="x")
+    >>> program = mg.trace(x * x + 1)
+    >>> program.input_slots, [i.op for i in program.instructions], program.output
+    ((0,), ['*', '+'], 2)
+    """
+    if not isinstance(root, Value):
+        raise TracingError(f"trace: expected a Value, got {type(root).__name__} {root!r}")
+    with collector_paused():
+        order = topological_order(root)
+        # column by column, with C-level maps: tracing a million-node chain takes well under
+        # the time it took to build it
+        ops = list(map(attrgetter("op"), order))
+        parents = list(map(attrgetter("parents"), order))
+        operations: dict[str, Any] = {}
+        for op, arity in set(zip(ops, map(len, parents))):
+            if (op, arity) not in PRIMITIVES and op not in N_ARY:
+                node = order[next(i for i, o in enumerate(ops) if o == op)]
+                _check_operation(node, arity, operations)
+        slot_of = dict(zip(order, range(len(order))))
+        args = map(tuple, map(partial(map, slot_of.__getitem__), parents))
+        rows = zip(
+            range(len(order)),
+            ops,
+            args,
+            map(attrgetter("constant"), order),
+            map(attrgetter("coefficients"), order),
+        )
+        instructions = tuple(map(_new_instruction, compress(rows, parents)))
+        input_slots = tuple(slot for slot, p in enumerate(parents) if not p)
+        return Program(
+            tuple(order[slot] for slot in input_slots),
+            input_slots,
+            instructions,
+            tuple(map(attrgetter("label"), order)),
+            len(order) - 1,
+            operations,
+        )
+
+
+def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> None:
+    """Accept a registered Operation (remembered in ``operations``); refuse anything else."""
+    op = node.op
+    if arity == 0:
+        if op:
+            _refuse(node)
+        return
+    if op in BUILT_IN_OPS:
+        raise TracingError(f"trace: an {op!r} node has {arity} operands, which {op!r} never has")
+    operation = _find_operation(op)
+    if operation is None:
+        _refuse(node)
+    operations[op] = operation
+
+
+def _find_operation(op: str) -> Any:
+    find = getattr(engine, "find_operation", None)
+    return None if find is None else find(op)
+
+
+def _refuse(node: Value) -> None:
+    what = f"operation {node.op!r}" if node.op else "a node with parents but no operation"
+    raise TracingError(
+        f"trace: {what} is neither built in nor a registered mg.Operation, so it cannot be "
+        "traced (its derivative lives in a _backward closure); define it with "
+        "@mg.operation to make it traceable"
+    )
+
+
+@dataclass(frozen=True)
+class Result:
+    """What :meth:`Program.run` returns: the output and the gradient of every input.
+
+    For a batch, ``value`` is an array of the per-sample outputs, a batched
+    input's gradient is an array (per sample), and a shared input's gradient is
+    a float: the sum over the batch.
+    """
+
+    value: Any
+    grads: Mapping[Value, Any]
+
+    def accumulate_grads(self) -> None:
+        """Add the gradients into the inputs' ``.grad``, as ``backward()`` would.
+
+        Call ``zero_grad()`` first to start afresh, exactly as before a
+        ``backward()``; the optimisers then work unchanged. A batched input's
+        per-sample gradients are summed into its (scalar) ``.grad``.
+
+        >>> import microgradient as mg
+        >>> x = mg.Value(3.0)
+        >>> mg.trace(x * x).run().accumulate_grads()
+        >>> x.grad
+        6.0
+        """
+        for leaf, grad in self.grads.items():
+            total = grad if isinstance(grad, float) else float(_sum_all(grad))
+            leaf.grad = leaf.grad + total
+
+
+def _sum_all(array: Any) -> Any:
+    return sum(array)
+
+
+class Program:
+    """A traced graph: instructions in topological order over numbered slots.
+
+    Build one with :func:`trace`. Attributes (see contract in the module docs):
+    ``inputs`` (the leaf Values), ``input_slots``, ``instructions``, ``names``
+    (one Python identifier per slot), ``labels`` (per slot, ``""`` if none) and
+    ``output`` (the root's slot). ``str(program)`` is a short listing and
+    :attr:`source` the generated Python of the forward and backward passes.
+    """
+
+    def __init__(
+        self,
+        inputs: tuple[Value, ...],
+        input_slots: tuple[int, ...],
+        instructions: tuple[Instruction, ...],
+        labels: tuple[str, ...],
+        output: int,
+        operations: dict[str, Any],
+    ) -> None:
+        self.inputs = inputs
+        self.input_slots = input_slots
+        self.instructions = instructions
+        self.labels = labels
+        self.output = output
+        self.operations = operations
+        self.size = sum(map(len, map(itemgetter(2), instructions)))
+        self._input_index = {leaf: i for i, leaf in enumerate(inputs)}
+        self._batch_plans: dict[Any, Any] = {}
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """A distinct Python identifier per slot, from its label where it has a usable one."""
+        return _identifiers(self.labels, frozenset(self.input_slots))
+
+    def __len__(self) -> int:
+        return len(self.instructions)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Program: {len(self.inputs)} inputs, {len(self.instructions)} instructions, "
+            f"output {self.names[self.output]}>"
+        )
+
+    # ---- reading -------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        return "\n".join(self._listing())
+
+    def _listing(self) -> Iterator[str]:
+        names = self.names
+        yield f"program({', '.join(names[s] for s in self.input_slots)}):"
+        for instruction in self.instructions:
+            yield f"  {names[instruction.slot]} = {self.notation(instruction)}"
+        yield f"  return {names[self.output]}"
+
+    def notation(self, instruction: Instruction) -> str:
+        """The right-hand side of ``instruction`` as the listing writes it (``w * x``)."""
+        names = [self.names[a] for a in instruction.args]
+        op, c = instruction.op, instruction.constant
+        if op == "sum":
+            terms = names + ([_number(c)] if c is not None else [])
+            return f"sum({', '.join(terms)})"
+        if op == "dot":
+            k, scaled = _dot_split(instruction)
+            products = [f"{names[i]}*{names[k + i]}" for i in range(k)]
+            products += [f"{_number(w)}*{names[2 * k + j]}" for j, w in enumerate(scaled)]
+            if c is not None:
+                products.append(_number(c))
+            return " + ".join(products) if products else "0.0"
+        table_entry = primitive(op, len(names))
+        if table_entry is None:
+            return f"{op}({', '.join(names)})"
+        fields = dict(zip(("a", "b"), names))
+        return table_entry.notation.format(c=_number(c) if c is not None else "", **fields)
+
+    @cached_property
+    def source(self) -> str:
+        """The generated Python of the forward and backward passes, one line per step.
+
+        Forward lines compute each slot (``h2 = w * x``); backward lines apply the
+        chain rule, one local derivative at a time (``grad_w = grad_h2 * x``).
+        """
+        return _straight_line_source(self)
+
+    # ---- running -------------------------------------------------------------------
+
+    def run(self, feed: Mapping[Value | str, Any] | None = None, *, gradient: Any = 1.0) -> Result:
+        """Evaluate the program and its gradients; no ``Value`` is changed.
+
+        ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
+        arrays; inputs not in ``feed`` use their current ``.data``. If any input is
+        given an array of length B, all B samples are evaluated at once.
+        ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
+        batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
+
+        >>> import microgradient as mg
+        >>> x = mg.Value(1.0, label="x")
+        >>> program = mg.trace(x * x)
+        >>> program.run({"x": 3.0}).value, x.data
+        (9.0, 1.0)
+        """
+        numbers, arrays = self._resolve_feed(feed)
+        if arrays or not isinstance(gradient, (int, float)):
+            raise TracingError("run: batches (arrays in the feed) are not supported yet")
+        return self._run_one(numbers, float(gradient))
+
+    def _resolve_feed(
+        self, feed: Mapping[Value | str, Any] | None
+    ) -> tuple[list[float], dict[int, Any]]:
+        """Input values in input order, and the arrays fed, by input position."""
+        numbers = [leaf.data for leaf in self.inputs]
+        arrays: dict[int, Any] = {}
+        for key, given in (feed or {}).items():
+            position = self._position(key)
+            if isinstance(given, (int, float)) and not isinstance(given, bool):
+                numbers[position] = float(given)
+            elif isinstance(given, Value):
+                numbers[position] = given.data
+            else:
+                arrays[position] = given
+        return numbers, arrays
+
+    def _position(self, key: Value | str) -> int:
+        if isinstance(key, Value):
+            position = self._input_index.get(key)
+            if position is None:
+                raise TracingError(
+                    f"run: {_describe_value(key)} is not an input of this program "
+                    "(only leaves of the traced graph can be fed)"
+                )
+            return position
+        if isinstance(key, str):
+            matches = [i for i, leaf in enumerate(self.inputs) if leaf.label == key]
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                raise TracingError(
+                    f"run: {len(matches)} inputs are labelled {key!r}; feed the Values themselves"
+                )
+            known = sorted({leaf.label for leaf in self.inputs if leaf.label})
+            raise TracingError(
+                f"run: no input is labelled {key!r} (inputs: {', '.join(known) or 'none labelled'})"
+                "; a number that entered the graph as a plain float is a constant of the program,"
+                " not an input: make it a Value to feed it"
+            )
+        raise TracingError(f"run: feed keys must be Values or labels, got {key!r}")
+
+    def _describe_input(self, position: int) -> str:
+        slot = self.input_slots[position]
+        return f"input {self.names[slot]}"
+
+    @cached_property
+    def _replay(self) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+        if self.size <= STRAIGHT_LINE_LIMIT:
+            return _compile_straight_line(self)
+        from microgradient.kernels import compile_kernels
+
+        return compile_kernels(self)
+
+    def _run_one(self, numbers: list[float], gradient: float) -> Result:
+        try:
+            value, grads = self._replay(numbers, gradient)
+        except MicrogradientError:
+            raise
+        except (ArithmeticError, ValueError) as error:
+            raise self._diagnose(numbers, gradient, error) from None
+        return Result(value, dict(zip(self.inputs, grads)))
+
+    def _diagnose(self, numbers: list[float], gradient: float, error: Exception) -> Exception:
+        """Find the instruction behind a float error of the fast path and describe it."""
+        from microgradient.kernels import locate_error
+
+        return locate_error(self, numbers, gradient, error)
+
+    # ---- errors shared by every backend --------------------------------------------
+
+    def domain_error(
+        self, instruction: Instruction, check: int, operands: Sequence[float], sample: int | None
+    ) -> MicrogradientError:
+        """The exception the eager engine raises for ``instruction`` at these operands."""
+        entry = primitive(instruction.op, len(instruction.args))
+        assert entry is not None
+        failed = entry.checks[check]
+        where = self._describe_call(instruction, entry, operands)
+        return failed.error(f"{_op_name(entry.op)}: {where}: {failed.reason}{_in_sample(sample)}")
+
+    def overflow_error(
+        self,
+        instruction: Instruction,
+        operands: Sequence[float],
+        sample: int | None,
+        backward: bool = False,
+    ) -> FloatOverflowError:
+        """The exception for a result (or, ``backward``, a derivative) too large for a float."""
+        entry = primitive(instruction.op, len(instruction.args))
+        where = (
+            self._describe_call(instruction, entry, operands)
+            if entry is not None
+            else f"{instruction.op}({', '.join(map(repr, operands))})"
+        )
+        if backward:
+            return FloatOverflowError(
+                f"backward: the derivative of {instruction.op!r} at {where} is not a finite "
+                f"float{_in_sample(sample)}"
+            )
+        return FloatOverflowError(
+            f"{_op_name(instruction.op)}: {where} is too large for a float{_in_sample(sample)}"
+        )
+
+    def _describe_call(
+        self, instruction: Instruction, entry: Primitive | None, operands: Sequence[float]
+    ) -> str:
+        described = []
+        for slot, x in zip(instruction.args, operands):
+            label = self.labels[slot]
+            described.append(f"{label} = {x!r}" if label else repr(x))
+        if entry is None:
+            return f"{instruction.op}({', '.join(described)})"
+        c = instruction.constant
+        return entry.notation.format(
+            c=repr(c) if c is not None else "", **dict(zip(("a", "b"), described))
+        )
+
+
+def _op_name(op: str) -> str:
+    return {"/": "division", "r/": "division", "**": "power", "r**": "power"}.get(op, op)
+
+
+def _in_sample(sample: int | None) -> str:
+    return "" if sample is None else f" (in sample {sample} of the batch)"
+
+
+def _describe_value(value: Value) -> str:
+    return f"Value {value.label!r}" if value.label else f"Value(data={value.data!r})"
+
+
+def _number(x: float | None) -> str:
+    return repr(x)
+
+
+def _dot_split(instruction: Instruction) -> tuple[int, tuple[float, ...]]:
+    """``k`` (the number of Value * Value terms) and the coefficients of a ``dot``."""
+    coefficients = instruction.coefficients or ()
+    return (len(instruction.args) - len(coefficients)) // 2, coefficients
+
+
+# ---- names ----------------------------------------------------------------------------
+
+
+def _identifiers(labels: tuple[str, ...], input_slots: frozenset[int]) -> tuple[str, ...]:
+    """A distinct Python identifier per slot, from its label where it has a usable one.
+
+    Labels are reduced to ASCII letters, digits and underscores, so that generated
+    code never contains user text; names never start with ``_`` (the generated
+    code's helpers), and ``grad_`` + name is free for every name. A slot without a
+    usable label is ``x<slot>`` (an input) or ``h<slot>``.
+    """
+    names = [f"x{slot}" if slot in input_slots else f"h{slot}" for slot in range(len(labels))]
+    labelled = [(slot, _sanitise(label)) for slot, label in enumerate(labels) if label]
+    labelled = [(slot, base) for slot, base in labelled if base]
+    if not labelled:
+        return tuple(names)
+    taken: set[str] = set()
+    unlabelled = set(range(len(labels))) - {slot for slot, _ in labelled}
+    # default names that a label would shadow are renamed too
+    wanted = {base for _, base in labelled}
+    wanted |= {f"grad_{base}" for base in wanted}
+    for slot in sorted(unlabelled):
+        if names[slot] in wanted or f"grad_{names[slot]}" in wanted:
+            labelled.append((slot, names[slot]))
+        else:
+            taken.update((names[slot], f"grad_{names[slot]}"))
+    for slot, base in labelled:
+        candidate, n = base, 1
+        while candidate in taken or f"grad_{candidate}" in taken:
+            n += 1
+            candidate = f"{base}_{n}"
+        taken.update((candidate, f"grad_{candidate}"))
+        names[slot] = candidate
+    return tuple(names)
+
+
+def _sanitise(label: str) -> str:
+    text = unicodedata.normalize("NFKC", label)
+    chars = [ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in text]
+    name = "".join(chars).strip("_")
+    while "__" in name:
+        name = name.replace("__", "_")
+    if not name:
+        return ""
+    if name[0].isdigit() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name = f"v{name}" if name[0].isdigit() else f"{name}_"
+    return name
+
+
+# ---- straight-line Python -------------------------------------------------------------
+
+
+def _straight_line_source(program: Program) -> str:
+    return "\n".join(_StraightLine(program).lines())
+
+
+class _StraightLine:
+    """Writes a program as one Python function ``forward_backward(inputs, gradient)``."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.names = program.names
+
+    def lines(self) -> Iterator[str]:
+        program, names = self.program, self.names
+        inputs = [names[s] for s in program.input_slots]
+        yield "def forward_backward(inputs, gradient):"
+        yield f"    {', '.join(inputs)}{',' if len(inputs) == 1 else ''} = inputs"
+        yield "    # forward"
+        for index, instruction in enumerate(program.instructions):
+            yield from self.forward(index, instruction)
+        yield "    # backward"
+        output = names[program.output]
+        yield f"    grad_{output} = gradient"
+        assigned = {program.output}
+        for index in range(len(program.instructions) - 1, -1, -1):
+            yield from self.backward(index, program.instructions[index], assigned)
+        for slot in program.input_slots:
+            if slot not in assigned:  # an input no instruction uses
+                yield f"    grad_{names[slot]} = 0.0"
+        grads = ", ".join(f"grad_{name}" for name in inputs)
+        yield f"    return {output}, ({grads}{',' if len(inputs) == 1 else ''})"
+
+    def operands(self, instruction: Instruction) -> dict[str, str]:
+        fields = dict(zip(("a", "b"), (self.names[a] for a in instruction.args)))
+        fields["out"] = self.names[instruction.slot]
+        return fields
+
+    def forward(self, index: int, instruction: Instruction) -> Iterator[str]:
+        target = self.names[instruction.slot]
+        op, args, c = instruction.op, instruction.args, instruction.constant
+        arg_names = [self.names[a] for a in args]
+        if op == "sum":
+            terms = arg_names + ([number_literal(c)] if c is not None else [])
+            yield f"    {target} = _fsum(({', '.join(terms)},))"
+            return
+        if op == "dot":
+            k, scaled = _dot_split(instruction)
+            terms = [f"{arg_names[i]} * {arg_names[k + i]}" for i in range(k)]
+            terms += [f"{number_literal(w)} * {arg_names[2 * k + j]}" for j, w in enumerate(scaled)]
+            if c is not None:
+                terms.append(number_literal(c))
+            yield f"    {target} = _fsum(({', '.join(terms)},))" if terms else f"    {target} = 0.0"
+            return
+        entry = primitive(op, len(args))
+        if entry is None:
+            yield f"    {target} = _forward_{index}({', '.join(arg_names)})"
+            return
+        operands = self.operands(instruction)
+        for j, check in enumerate(entry.checks):
+            condition = scalar_expression(check.condition, operands, c)
+            if condition != "False":
+                yield f"    if {condition}: _fail({index}, {j}, ({', '.join(arg_names)},))"
+        yield f"    {target} = {scalar_expression(entry.forward, operands, c)}"
+
+    def backward(self, index: int, instruction: Instruction, assigned: set[int]) -> Iterator[str]:
+        """Chain-rule lines sending ``instruction``'s gradient to its operands."""
+        upstream = f"grad_{self.names[instruction.slot]}"
+        op, args = instruction.op, instruction.args
+        arg_names = [self.names[a] for a in args]
+        setup: list[str] = []
+        guarded = False
+        if op == "sum":
+            locals_ = ["1.0"] * len(args)
+        elif op == "dot":
+            k, scaled = _dot_split(instruction)
+            locals_ = arg_names[k : 2 * k] + arg_names[:k] + [number_literal(w) for w in scaled]
+        elif (entry := primitive(op, len(args))) is not None:
+            operands = self.operands(instruction)
+            locals_ = [
+                scalar_expression(d, operands, instruction.constant) for d in entry.derivatives
+            ]
+            guarded = entry.unbounded and any("_inf" in local for local in locals_)
+        else:  # a registered Operation: its derivatives, called like the eager engine's
+            call_args = ", ".join([*arg_names, self.names[instruction.slot]])
+            setup = [f"_local = _derivatives_{index}({call_args})"]
+            locals_ = [f"_local[{j}]" for j in range(len(args))]
+            guarded = True
+        indent = "    "
+        if guarded:
+            for slot in args:
+                if slot not in assigned:
+                    yield f"    grad_{self.names[slot]} = 0.0"
+                    assigned.add(slot)
+            # as in the eager engine, a zero gradient is not multiplied by a derivative
+            # that may be infinite
+            yield f"    if {upstream} != 0.0:"
+            indent = "        "
+        for line in setup:
+            yield f"{indent}{line}"
+        for slot, local in zip(args, locals_):
+            term = _times(upstream, local)
+            target = f"grad_{self.names[slot]}"
+            if slot in assigned:
+                yield f"{indent}{target} += {term}"
+            else:
+                yield f"{indent}{target} = {term}"
+                assigned.add(slot)
+
+
+def _times(upstream: str, local: str) -> str:
+    if local == "1.0":
+        return upstream
+    if local == "-1.0":
+        return f"-{upstream}"
+    simple = local.replace("_", "").replace(".", "").isalnum()
+    return f"{upstream} * {local}" if simple else f"{upstream} * ({local})"
+
+
+def _compile_straight_line(
+    program: Program,
+) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+    namespace = scalar_names()
+    namespace["_fsum"] = math.fsum
+    for index, instruction in enumerate(program.instructions):
+        operation = program.operations.get(instruction.op)
+        if operation is not None:
+            namespace[f"_forward_{index}"] = operation.forward
+            namespace[f"_derivatives_{index}"] = operation.derivatives
+
+    def fail(index: int, check: int, operands: tuple[float, ...]) -> None:
+        raise program.domain_error(program.instructions[index], check, operands, None)
+
+    namespace["_fail"] = fail
+    code = compile(program.source, "<microgradient program>", "exec")
+    exec(code, namespace)
+    function: Callable[[list[float], float], tuple[float, tuple[float, ...]]]
+    function = namespace["forward_backward"]
+    return function

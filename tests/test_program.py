@@ -1,0 +1,238 @@
+"""Traced programs against the eager engine: values, gradients, errors, listings, source."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from program_graphs import build, leaf_values, recipes, same
+
+import microgradient as mg
+from microgradient import TracingError, Value
+from microgradient.program import STRAIGHT_LINE_LIMIT, Program
+
+SETTINGS = settings(max_examples=150, deadline=None)
+
+
+def eager(recipe: list, point: list[float], errors: set | None = None):  # type: ignore[no-untyped-def,type-arg]
+    """Build and differentiate the recipe eagerly: leaves, root, recipe built, backward error.
+
+    With ``errors``, every step must build, or the classes of the errors raised are
+    collected there and the first is raised.
+    """
+    leaves = [Value(x, label=f"x{i}") for i, x in enumerate(point)]
+    made = build(recipe, leaves, strict=errors is not None, errors=errors)
+    if made is None:
+        return None
+    root, built = made
+    try:
+        root.backward()
+    except mg.MicrogradientError as error:
+        return leaves, root, built, error
+    return leaves, root, built, None
+
+
+def assert_agrees(program: Program, leaves: list[Value], root: Value, feed: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
+    result = program.run(feed)
+    assert same(result.value, root.data)
+    for leaf in leaves:
+        grad = result.grads.get(leaf, 0.0)  # a leaf outside the graph is not an input
+        assert same(grad, leaf.grad), (leaf.label, grad, leaf.grad)
+
+
+@SETTINGS
+@given(recipes(), st.lists(leaf_values, min_size=3, max_size=3))
+def test_program_matches_eager_where_traced(recipe, point) -> None:  # type: ignore[no-untyped-def]
+    made = eager(recipe, point)
+    if made is None:
+        return
+    leaves, root, _, error = made
+    before = [(leaf.data, leaf.grad) for leaf in leaves]
+    if error is not None:
+        with pytest.raises(type(error)):
+            mg.trace(root).run()
+        return
+    assert_agrees(mg.trace(root), leaves, root)
+    assert [(leaf.data, leaf.grad) for leaf in leaves] == before  # run changes no Value
+
+
+@SETTINGS
+@given(
+    recipes(),
+    st.lists(leaf_values, min_size=3, max_size=3),
+    st.lists(leaf_values, min_size=3, max_size=3),
+)
+def test_program_matches_eager_at_other_points(recipe, traced_at, point) -> None:  # type: ignore[no-untyped-def]
+    made = eager(recipe, traced_at)
+    if made is None:
+        return
+    leaves, root, built, _ = made
+    program = mg.trace(root)
+    feed = {leaf: x for leaf, x in zip(leaves, point) if leaf in program.inputs}
+    errors: set[type[Exception]] = set()
+    try:
+        reference = eager(built, point, errors)
+    except mg.MicrogradientError:
+        # several steps may be out of their domain: the program stops at one of them
+        with pytest.raises(mg.MicrogradientError) as raised:
+            program.run(feed)
+        assert type(raised.value) in errors
+        return
+    assert reference is not None
+    ref_leaves, ref_root, _, backward_error = reference
+    if backward_error is not None:
+        with pytest.raises(type(backward_error)):
+            program.run(feed)
+        return
+    result = program.run(feed)
+    assert same(result.value, ref_root.data)
+    for leaf, ref in zip(leaves, ref_leaves):
+        assert same(result.grads.get(leaf, 0.0), ref.grad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(recipes(max_steps=6), st.lists(leaf_values, min_size=3, max_size=3))
+def test_loop_kernels_match_straight_line(recipe, point) -> None:  # type: ignore[no-untyped-def]
+    made = eager(recipe, point)
+    if made is None:
+        return
+    _, root, _, error = made
+    if error is not None:
+        return
+    from microgradient import kernels
+
+    program = mg.trace(root)
+    replay = kernels.compile_kernels(program)
+    value, grads = replay([leaf.data for leaf in program.inputs], 1.0)
+    assert same(value, root.data)
+    for leaf, g in zip(program.inputs, grads):
+        assert same(g, leaf.grad)
+
+
+def test_listing_and_source_read_like_the_graph() -> None:
+    w, x = Value(2.0, label="w"), Value(3.0, label="x")
+    h = (w * x).tanh()
+    program = mg.trace(h)
+    assert str(program) == "program(w, x):\n  h2 = w * x\n  h3 = tanh(h2)\n  return h3"
+    assert "    h2 = w * x" in program.source
+    assert "    grad_h2 = grad_h3 * (1.0 - h3 * h3)" in program.source
+    assert "    grad_w = grad_h2 * x" in program.source
+
+
+def test_division_backward_line_uses_the_result() -> None:
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    program = mg.trace(a / b)
+    assert "grad_b = grad_h2 * (-h2 / b)" in program.source
+
+
+def test_slots_are_positions_in_topological_order() -> None:
+    x = Value(1.0, label="x")
+    y = Value(2.0)
+    root = mg.sum([x * y, x.exp(), y])
+    program = mg.trace(root)
+    order = mg.topological_order(root)
+    assert program.output == len(order) - 1
+    assert [order[s] for s in program.input_slots] == list(program.inputs)
+    for instruction in program.instructions:
+        node = order[instruction.slot]
+        assert instruction.op == node.op
+        assert instruction.args == tuple(order.index(p) for p in node.parents)
+        assert instruction.constant == node.constant
+    assert program.labels == tuple(n.label for n in order)
+    assert len(set(program.names)) == len(order)
+
+
+def test_names_are_safe_identifiers_even_for_hostile_labels() -> None:
+    labels = ["x", "x", "grad_x", "import os", "lambda", "1st", "_h", "", "w₁", "é"]
+    leaves = [Value(float(i), label=label) for i, label in enumerate(labels)]
+    root = mg.sum(leaves)
+    program = mg.trace(root)
+    names = program.names
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert name.isidentifier() and name.isascii() and not name.startswith("_")
+        assert f"grad_{name}" not in names
+    assert "import os" not in program.source
+    assert names[program.input_slots[8]] == "w1"
+    result = program.run()
+    assert result.value == sum(range(len(labels)))
+
+
+def test_feed_by_label_and_unknown_keys() -> None:
+    x, y = Value(1.0, label="x"), Value(2.0, label="y")
+    program = mg.trace(x * y + 3.0)
+    assert program.run({"x": 5.0}).value == 13.0
+    with pytest.raises(TracingError, match="no input is labelled 'z'"):
+        program.run({"z": 1.0})
+    with pytest.raises(TracingError, match="not an input"):
+        program.run({Value(1.0): 2.0})
+
+
+def test_write_gradients_then_optimiser_step() -> None:
+    w = Value(1.0, label="w")
+    x = Value(2.0, label="x")
+    loss = (w * x - 1.0) ** 2
+    program = mg.trace(loss)
+    optimiser = mg.optim.SGD([w], lr=0.1)
+    w.grad = 0.0
+    program.run().accumulate_grads()
+    assert w.grad == 2.0 * (2.0 - 1.0) * 2.0
+    optimiser.step()
+    assert w.data == pytest.approx(1.0 - 0.1 * 4.0)
+    assert program.run().value == pytest.approx((0.6 * 2.0 - 1.0) ** 2)  # reads the new .data
+
+
+def test_micrograd_style_nodes_are_refused() -> None:
+    a = Value(2.0)
+    out = Value(8.0)
+    out.parents = (a,)
+    out.op = "cube"
+    with pytest.raises(TracingError, match="'cube'"):
+        mg.trace(out + 1.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "bad", "error"),
+    [
+        (lambda x: x.log(), 0.0, mg.DomainError),
+        (lambda x: x.sqrt(), -1.0, mg.DomainError),
+        (lambda x: 1.0 / x, 0.0, mg.DivisionByZeroError),
+        (lambda x: x / (x - 1.0), 1.0, mg.DivisionByZeroError),
+        (lambda x: x**0.5, -4.0, mg.DomainError),
+        (lambda x: x**-1.0, 0.0, mg.DivisionByZeroError),
+        (lambda x: x.exp(), 1000.0, mg.FloatOverflowError),
+        (lambda x: 10.0**x, 400.0, mg.FloatOverflowError),
+    ],
+)
+def test_domain_errors_name_the_operation_and_value(make, bad, error) -> None:  # type: ignore[no-untyped-def]
+    x = Value(2.0, label="x")
+    program = mg.trace(make(x))
+    with pytest.raises(error) as eager_error:
+        make(Value(bad, label="x"))
+    with pytest.raises(error) as traced_error:
+        program.run({x: bad})
+    assert repr(bad) in str(traced_error.value) or "x = " in str(traced_error.value)
+    assert type(traced_error.value) is type(eager_error.value)
+
+
+def test_a_million_deep_chain_runs_with_loop_kernels() -> None:
+    x = Value(1.0, label="x")
+    y = x
+    n = STRAIGHT_LINE_LIMIT + 10
+    for _ in range(n):
+        y = y * 1.0000001
+    program = mg.trace(y)
+    result = program.run({x: 2.0})
+    assert result.value == pytest.approx(2.0 * 1.0000001**n, rel=1e-9)
+    assert result.grads[x] == pytest.approx(1.0000001**n, rel=1e-9)
+
+
+def test_zero_upstream_skips_infinite_derivatives_like_the_engine() -> None:
+    x = Value(0.0, label="x")
+    root = x.sqrt().relu() * 0.0 + x
+    root.backward()
+    result = mg.trace(root).run()
+    assert result.grads[x] == x.grad == 1.0
+    assert not math.isnan(result.grads[x])
