@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import py_mini_racer
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,8 +24,6 @@ import microgradient as mg
 from microgradient import Value, explorer
 from microgradient.engine import BUILTIN_OPERATIONS
 from microgradient.errors import MicrogradientError
-
-py_mini_racer = pytest.importorskip("py_mini_racer")
 
 Recipe = list[tuple[Any, ...]]
 
