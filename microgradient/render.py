@@ -1264,7 +1264,7 @@ def _group_texts(
             left + svg.text_width(f"{part.label} ", LABEL_SIZE),
             baseline,
             size=SMALL_SIZE,
-            css_class="mg-detail",
+            css_class="mg-group-detail",
             anchor="start",
             fill=svg.MUTED,
         ),
