@@ -401,3 +401,20 @@ def choose_layout_path(path: str, monkeypatch: Any, folder: Path) -> None:
     if path == "in-process":
         monkeypatch.setenv("PATH", str(folder))  # an empty folder: no dot
         assert shutil.which("dot") is None
+
+
+def every_operation() -> Value:
+    """Every kind of node: numbers folded in, n-ary sum and dot, max and min, unary functions."""
+    import microgradient as mg
+
+    x, y = Value(1.5, label="x"), Value(-0.5, label="y")
+    terms = [
+        x**2.5 + 2**x - 3 / x + (2 - x),
+        mg.sum([x, y * 2, 3.0]),
+        mg.dot([x, y], [y, x]),
+        mg.max(x, y) + mg.min(x, 0.0),
+        x.tan() + y.atan() + x.softplus() + y.abs() + x.sqrt() + x.log() + y.sin() + y.cos(),
+    ]
+    root = mg.sum(terms).sigmoid()
+    root.backward()
+    return root
