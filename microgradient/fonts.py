@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import atexit
 import functools
 import html
 import itertools
@@ -47,7 +48,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTCollection, TTFont
-from fontTools.varLib.varStore import VarStoreInstancer
+
+from microgradient.errors import RenderError
 
 __all__ = [
     "FONT_FAMILY",
@@ -143,31 +145,44 @@ def svg_text(
     <text x="-16.02" y="10" font-size="10" font-family="Noto Sans, ..., sans-serif"><tspan
     x="-16.02">θ₁ </tspan><tspan x="-3.98" font-family="Noto Sans CJK SC, ...">苹果</tspan></text>
     """
-    runs = _runs(text)
-    style = (' font-style="italic"' if italic else "") + (' font-weight="bold"' if bold else "")
+    if anchor not in _ANCHOR_SHARE:
+        raise RenderError(f"svg_text: text-anchor must be start, middle or end, not {anchor!r}")
+    runs = _runs(text, italic)
+    weight = ' font-weight="bold"' if bold else ""
     extra = f" {attributes.strip()}" if attributes.strip() else ""
+    if " ".join(text.split()) != text:
+        # SVG drops leading and trailing spaces and joins runs of them unless told not to
+        extra += ' xml:space="preserve"'
     if len(runs) <= 1:
-        family = FONT_FAMILY if not runs or runs[0][1].family == _LATIN else _cjk_family(runs[0][1])
+        face = runs[0][1] if runs else _face(_LATIN, italic)
+        family = FONT_FAMILY if face.family == _LATIN else _cjk_family(face)
         anchoring = "" if anchor == "start" else f' text-anchor="{anchor}"'
+        slant = ' font-style="italic"' if face.italic else ""
         return (
             f'<text x="{_number(x)}" y="{_number(y)}" font-size="{_number(size)}"'
-            f" font-family={quoteattr(family)}{anchoring}{style}{extra}>{escape(text)}</text>"
+            f" font-family={quoteattr(family)}{anchoring}{slant}{weight}{extra}>"
+            f"{escape(text)}</text>"
         )
     glyphs = _layout(text, italic, bold)
     width = sum(glyph.advance for glyph in glyphs) * size
-    left = x - {"start": 0.0, "middle": width / 2, "end": width}[anchor]
+    left = x - width * _ANCHOR_SHARE[anchor]
     parts = []
     start = 0
     for run_text, face in runs:
         family = "" if face.family == _LATIN else f" font-family={quoteattr(_cjk_family(face))}"
+        upright = ' font-style="normal"' if italic and not face.italic else ""
         run_x = _number(left + glyphs[start].x * size)
-        parts.append(f'<tspan x="{run_x}"{family}>{escape(run_text)}</tspan>')
+        parts.append(f'<tspan x="{run_x}"{family}{upright}>{escape(run_text)}</tspan>')
         start += len(run_text)
+    slant = ' font-style="italic"' if italic else ""
     return (
         f'<text x="{_number(left)}" y="{_number(y)}" font-size="{_number(size)}"'
-        f" font-family={quoteattr(FONT_FAMILY)}{style}{extra}>{''.join(parts)}</text>"
+        f" font-family={quoteattr(FONT_FAMILY)}{slant}{weight}{extra}>{''.join(parts)}</text>"
     )
 
+
+#: how much of a text's width lies left of its x, by text-anchor
+_ANCHOR_SHARE = {"start": 0.0, "middle": 0.5, "end": 1.0}
 
 _TEXT_ELEMENT = re.compile(r"<text\b([^>]*)>([^<]*)</text>")
 _ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*("[^"]*"|'[^']*')""")
@@ -177,10 +192,11 @@ _NUMBER = re.compile(r"^\s*(-?[\d.]+(?:e-?\d+)?)(?:px)?\s*$")
 def set_text_fonts(svg: str) -> str:
     """An SVG document with its text elements written by :func:`svg_text`.
 
-    Every ``<text>`` element holding plain text with a single ``x`` and ``y`` (as Graphviz
-    writes them) is rewritten from its text, position, ``font-size`` (16 if it has none),
-    ``text-anchor``, ``font-style`` and ``font-weight``; its other attributes are kept, its
-    ``font-family`` replaced. Elements that hold other elements are left as they are.
+    Every ``<text>`` element that holds plain text and has one ``x`` and one ``y`` (as
+    Graphviz writes them) is rewritten from its text, position, ``font-size`` (16 if it has
+    none), ``text-anchor``, ``font-style`` and ``font-weight``; its other attributes are kept,
+    its ``font-family`` replaced. Other elements are left as they are: those that hold other
+    elements, place each letter, or anchor text other than at its start, middle or end.
 
     >>> svg = '<text x="1" y="2" font-family="Times" fill="red">a&amp;b</text>'
     >>> print(set_text_fonts(svg))  # doctest: +NORMALIZE_WHITESPACE
@@ -192,7 +208,8 @@ def set_text_fonts(svg: str) -> str:
         attributes = {name: value[1:-1] for name, value in _ATTRIBUTE.findall(element[1])}
         numbers = [_NUMBER.match(attributes.get(name, "0")) for name in ("x", "y")]
         size = _NUMBER.match(attributes.get("font-size", "16"))
-        if None in numbers or size is None:
+        anchor = attributes.get("text-anchor", "start")
+        if None in numbers or size is None or anchor not in _ANCHOR_SHARE:
             return element[0]
         x, y = (float(match[1]) for match in numbers if match is not None)
         kept = " ".join(
@@ -206,7 +223,7 @@ def set_text_fonts(svg: str) -> str:
             x,
             y,
             float(size[1]),
-            anchor=attributes.get("text-anchor", "start"),
+            anchor=anchor,
             italic=attributes.get("font-style") in ("italic", "oblique"),
             bold=weight in ("bold", "bolder") or (weight.isdigit() and int(weight) >= 600),
             attributes=kept,
@@ -296,9 +313,10 @@ def missing_glyphs(text: str) -> str:
     '😀'
     """
     seen: dict[str, None] = {}
-    for character in text:
-        if _is_drawn(character) and not any(face.has(character) for face in _faces()):
-            seen.setdefault(character)
+    for run_text, face in _runs(text, False):
+        for character in run_text:
+            if _is_drawn(character) and not face.has(character):
+                seen.setdefault(character)
     return "".join(seen)
 
 
@@ -314,12 +332,13 @@ class LineMetrics(NamedTuple):
 def line_metrics(size: float) -> LineMetrics:
     """The ascent and descent of a line set at ``size``, taken over all the fonts.
 
-    These are the fonts' own line metrics, the same for every label, so boxes of labels in one
-    row line up; they hold the ink of any label in the scripts above (:func:`ink_bounds` gives
-    a label's own).
+    The same for every label, so boxes of labels in one row line up: the larger of the fonts'
+    line spacing and their clipping bounds (OS/2 ``usWinAscent``/``usWinDescent``), which hold
+    the ink of the fonts' glyphs for Latin, Greek, Cyrillic, CJK and mathematical text
+    (:func:`ink_bounds` gives a label's own ink).
 
     >>> metrics = line_metrics(10)
-    >>> 8 < metrics.ascent < 13 and 2 < metrics.descent < 4
+    >>> 8 < metrics.ascent < 13 and 2 < metrics.descent < 5
     True
     """
     ascent, descent = _line_metrics_in_em()
@@ -347,9 +366,13 @@ class _Face:
 
     @functools.cached_property
     def font(self) -> TTFont:
+        # lazy: tables are read from the open file as they are needed, the file is closed at exit
         if self.path.suffix.lower() in (".ttc", ".otc"):
-            return TTCollection(str(self.path), lazy=True).fonts[self.index]
-        return TTFont(str(self.path), lazy=True)
+            font = TTCollection(str(self.path), lazy=True).fonts[self.index]
+        else:
+            font = TTFont(str(self.path), lazy=True)
+        atexit.register(font.close)
+        return font
 
     @functools.cached_property
     def family(self) -> str:
@@ -403,6 +426,9 @@ class _Instance:
         if bold and "GDEF" in face.font:
             store = getattr(face.font["GDEF"].table, "VarStore", None)
             if store is not None:
+                # imported here: fontTools.varLib takes a tenth of a second to import
+                from fontTools.varLib.varStore import VarStoreInstancer
+
                 axes = face.font["fvar"].axes
                 self._variations = VarStoreInstancer(store, axes, self._glyphs.location)
         self._kerning = _kerning_lookups(face.font)
@@ -515,14 +541,17 @@ def _faces() -> tuple[_Face, ...]:
     faces: list[_Face] = []
     for path in font_files():
         if path.suffix.lower() in (".ttc", ".otc"):
-            count = len(TTCollection(str(path), lazy=True).fonts)
+            with TTCollection(str(path), lazy=True) as collection:
+                count = len(collection.fonts)
             faces.extend(_Face(path, index) for index in range(count))
         else:
             faces.append(_Face(path, 0))
     return tuple(faces)
 
 
+@functools.cache
 def _face(family: str, italic: bool = False) -> _Face:
+    """The face of a family in the style asked for, or its first face if it has not that style."""
     candidates = [face for face in _faces() if face.family == family]
     return next((face for face in candidates if face.italic == italic), candidates[0])
 
@@ -534,14 +563,21 @@ def _latin_coverage() -> frozenset[int]:
     return frozenset(upright.keys() & italic.keys())
 
 
-def _runs(text: str) -> list[tuple[str, _Face]]:
-    """``text`` cut into runs, each with the upright face that draws it.
+_MINUS = "\u2212"
+
+
+@functools.lru_cache(maxsize=65536)
+def _runs(text: str, italic: bool) -> tuple[tuple[str, _Face], ...]:
+    """``text`` cut into runs, each with the face that draws it.
 
     A character goes to Noto Sans if it has it, else to the CJK face for the text's language if
     that has it, else to Noto Sans (which draws its blank box). Spaces and combining marks stay
-    in the run they follow, if its face has them.
+    in the run they follow, if its face has them. Italic text is set in Noto Sans Italic, but
+    for the minus sign: that face draws it as short as a hyphen, and ``−0.5`` would read
+    ``-0.5``; CJK faces have no italic and stay upright.
     """
     latin = _face(_LATIN)
+    slanted = _face(_LATIN, italic=True) if italic else latin
     cjk = _face(_CJK[_cjk_language(text) or "Chinese"])
     covered = _latin_coverage()
     faces: list[_Face] = []
@@ -550,13 +586,17 @@ def _runs(text: str) -> list[tuple[str, _Face]]:
         if faces and joins and faces[-1].has(character):
             faces.append(faces[-1])
         elif ord(character) in covered or not cjk.has(character):
-            faces.append(latin)
+            faces.append(latin if character == _MINUS else slanted)
         else:
             faces.append(cjk)
-    return [
-        ("".join(character for character, _ in run), face)
-        for face, run in itertools.groupby(zip(text, faces), key=lambda pair: pair[1])
-    ]
+    runs = []
+    for face, run in itertools.groupby(zip(text, faces), key=lambda pair: pair[1]):
+        run_text = "".join(character for character, _ in run)
+        if face is slanted and not all(map(face.has, run_text)) and all(map(latin.has, run_text)):
+            # resvg sets the run upright when the italic lacks a letter the upright has
+            face = latin
+        runs.append((run_text, face))
+    return tuple(runs)
 
 
 def _cjk_family(face: _Face) -> str:
@@ -581,12 +621,7 @@ def _layout(text: str, italic: bool, bold: bool) -> tuple[_Glyph, ...]:
     """
     glyphs = []
     x = 0.0
-    for run_text, face in _runs(text):
-        if face.family == _LATIN and italic:
-            slanted = _face(_LATIN, italic=True)
-            # resvg sets a run in the upright face if the italic lacks a letter the upright has
-            if all(slanted.has(c) for c in run_text) or not all(face.has(c) for c in run_text):
-                face = slanted
+    for run_text, face in _runs(text, italic):
         instance = face.instance(bold)
         names = [face.cmap.get(ord(character), ".notdef") for character in run_text]
         for index, name in enumerate(names):
@@ -601,6 +636,8 @@ def _layout(text: str, italic: bool, bold: bool) -> tuple[_Glyph, ...]:
 def _cjk_language(text: str) -> str | None:
     han = False
     for character in text:
+        if character < "\u1100":  # below the first hangul jamo: no CJK script
+            continue
         name = unicodedata.name(character, "")
         if name.startswith(("HANGUL", "HALFWIDTH HANGUL")):
             return "Korean"
@@ -621,9 +658,10 @@ def _line_metrics_in_em() -> tuple[float, float]:
     ascent = 0.0
     descent = 0.0
     for face in _one_face_per_file():
-        header = face.font["hhea"]
-        ascent = max(ascent, header.ascent / face.units_per_em)
-        descent = max(descent, -header.descent / face.units_per_em)
+        font = face.font
+        em = face.units_per_em
+        ascent = max(ascent, font["hhea"].ascent / em, font["OS/2"].usWinAscent / em)
+        descent = max(descent, -font["hhea"].descent / em, font["OS/2"].usWinDescent / em)
     return ascent, descent
 
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from microgradient import fonts
+from microgradient import RenderError, fonts
 
 CHINESE = ["苹果", "个数", "消费税", "蘋果價格"]
 JAPANESE = ["りんご", "勾配の計算", "カタカナ"]
@@ -123,6 +123,34 @@ def test_ink_bounds_are_where_resvg_draws_ink(text: str, italic: bool, bold: boo
     assert rows.max() + 1 == pytest.approx(baseline + bounds.bottom, abs=1.5)
 
 
+def ink_width(text: str, *, italic: bool) -> int:
+    body = text_element(text, SIZE, SIZE, SIZE, italic=italic, bold=False, anchor="start")
+    columns = ink_columns(render(body, 4 * SIZE, 1.5 * SIZE))
+    return int(columns[-1] - columns[0] + 1)
+
+
+def test_an_italic_minus_sign_is_as_long_as_an_upright_one() -> None:
+    # Noto Sans Italic draws U+2212 as short as a hyphen, so italic numbers set it upright
+    minus = ink_width("\u2212", italic=True)
+    assert minus == pytest.approx(ink_width("\u2212", italic=False), abs=1)
+    assert minus > 1.5 * ink_width("-", italic=True)
+    assert 'font-style="normal">\u2212' in fonts.svg_text("\u22120.5", 0, 0, 10, italic=True)
+
+
+@pytest.mark.parametrize("text", [" a", "a  b", "a ", " 苹果  x ", "x\u00a0=\u00a01"])
+def test_spaces_are_kept_as_measured(text: str) -> None:
+    assert fonts.text_width(text, SIZE) == pytest.approx(drawn_advance(text, SIZE), abs=1.0)
+
+
+@pytest.mark.parametrize("italic", [False, True])
+def test_line_metrics_hold_the_ink_of_every_label(italic: bool) -> None:
+    line = fonts.line_metrics(SIZE)
+    for text in [*LABELS, "ℊ ǙḖ gjpqy", "(x)"]:
+        bounds = fonts.ink_bounds(text, SIZE, italic=italic)
+        assert bounds.top <= line.ascent and bounds.bottom <= line.descent, text
+    assert fonts.text_height(SIZE) == pytest.approx(line.ascent + line.descent)
+
+
 def test_text_without_ink_has_empty_bounds_and_a_width() -> None:
     assert fonts.ink_bounds("  ", 12) == (0.0, 0.0, 0.0, 0.0)
     assert fonts.text_width("  ", 12) > 0
@@ -216,16 +244,22 @@ def test_runs_are_placed_where_the_measures_put_them(anchor: str) -> None:
         assert xs[index] == pytest.approx(start + before, abs=0.01)
 
 
+def test_an_unknown_anchor_is_refused() -> None:
+    with pytest.raises(RenderError, match="'left'"):
+        fonts.svg_text("x", 0, 0, 10, anchor="left")
+
+
 def test_set_text_fonts_rewrites_every_plain_text_element() -> None:
     svg = (
         f'<svg xmlns="{SVG[1:-1]}"><g>'
         '<text text-anchor="middle" x="50" y="20" font-family="Times,serif" font-size="14.00"'
         ' font-style="italic" fill="#0072b2" class="mg-value">&#45;0.5 苹果</text>'
         '<text x="3" y="4">plain</text>'
-        '<text x="5" y="6"><tspan>kept</tspan></text></g></svg>'
+        '<text x="5" y="6"><tspan>kept</tspan></text>'
+        '<text x="1 2 3" y="6">also kept</text></g></svg>'
     )
     done = ET.fromstring(fonts.set_text_fonts(svg))
-    mixed, plain, kept = done.iter(f"{SVG}text")
+    mixed, plain, kept, positioned = done.iter(f"{SVG}text")
     assert mixed.get("fill") == "#0072b2" and mixed.get("class") == "mg-value"
     assert mixed.get("font-style") == "italic" and "Times" not in mixed.get("font-family", "")
     assert "".join(mixed.itertext()) == "-0.5 苹果"
@@ -238,6 +272,7 @@ def test_set_text_fonts_rewrites_every_plain_text_element() -> None:
     assert plain.get("font-family") == fonts.FONT_FAMILY and plain.get("font-size") == "16"
     assert plain.text == "plain" and plain.get("x") == "3" and plain.get("y") == "4"
     assert kept.get("font-family") is None and kept[0].text == "kept"
+    assert positioned.get("font-family") is None and positioned.text == "also kept"
 
 
 def test_the_module_examples_run() -> None:
@@ -246,7 +281,25 @@ def test_the_module_examples_run() -> None:
 
 # ---- a box sized from the measures holds the ink -----------------------------------------
 
-ALPHABET = "".join(sorted({c for text in LABELS for c in text})) + "AVWfjgyQ|[]()_-.,0123456789 "
+# the labels' characters, and letters that test the cutting into runs: accented letters that the
+# CJK fonts lack (a shaper would build them from parts), Cyrillic, polytonic Greek, full-width forms
+ALPHABET = "".join(sorted({c for text in LABELS for c in text})) + (
+    "AVWfjgyQ|[]()_-.,0123456789 ĽḈẏάǼԬЖѣ჻ḖŇ，。：（）％∑∞≤√ⁱⁿ"
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    text=st.text(alphabet=ALPHABET, min_size=1, max_size=10).filter(lambda t: t.strip()),
+    italic=st.booleans(),
+    bold=st.booleans(),
+)
+def test_any_mix_of_scripts_is_drawn_as_wide_as_measured(
+    text: str, italic: bool, bold: bool
+) -> None:
+    measured = fonts.text_width(text, SIZE, italic=italic, bold=bold)
+    assert measured == pytest.approx(drawn_advance(text, SIZE, italic=italic, bold=bold), abs=1.0)
+    assert fonts.missing_glyphs(text) == ""
 
 
 @settings(max_examples=40, deadline=None)
