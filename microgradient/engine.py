@@ -504,7 +504,7 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                         pairs: Iterable[tuple[Value, Any]] = zip(
                             node.parents, node._local_rule(_read_node, node)
                         )
-                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                        if upstream.data == 0.0 or upstream.data - upstream.data != 0.0:
                             pairs = [
                                 p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
                             ]
@@ -523,7 +523,9 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
                     slopes: Iterable[tuple[Value, Any]] = zip(
                         node.parents, node._local_rule(_read_data, node.data)
                     )
-                    if upstream - upstream != 0.0:  # infinite: a zero slope stops it (0 * inf = 0)
+                    if (
+                        upstream - upstream != 0.0
+                    ):  # inf or nan: a zero slope stops it (0 * inf = 0)
                         slopes = [p for p in slopes if p[1] != 0.0]
                     for parent, local in slopes:
                         parent.grad += local * upstream
@@ -537,9 +539,12 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
 
 
 def _zero_times_infinity(slope: Any, upstream: float) -> bool:
-    """True when slope * upstream is 0 * inf, which the chain rule counts as 0."""
+    """True when slope * upstream is 0 * inf, which the chain rule counts as 0.
+
+    A zero slope also stops a nan gradient, as it does in the plain pass.
+    """
     data = slope.data if isinstance(slope, Value) else slope
-    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and math.isinf(upstream))
+    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and upstream - upstream != 0.0)
 
 
 def _result(
@@ -727,8 +732,9 @@ class _ManualStep:
     """The local rule of a micrograd-style node: runs its ``_backward`` closure.
 
     The closure adds to the parents' ``.grad`` itself, so the rule returns no local
-    derivatives. A recorded pass (``create_graph=True``) cannot use it: the closure
-    computes numbers, not ``Value``s.
+    derivatives (:func:`local_derivatives` measures them for drawings). A recorded
+    pass (``create_graph=True``) cannot use it: the closure computes numbers, not
+    ``Value``s.
     """
 
     __slots__ = ("step",)
@@ -755,20 +761,42 @@ def _push_one_step(node: Value) -> None:
 
 
 def local_derivatives(node: Value) -> tuple[float, ...] | None:
-    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf or a hand-made node.
+    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf.
 
-    A node made micrograd's way (``Value(data, _children, _op)`` with a ``_backward``
-    closure) has no local derivatives to report: its closure adds to the parents'
-    gradients directly.
+    For a node made micrograd's way (``Value(data, _children, _op)`` with a
+    ``_backward`` closure) they are measured: the closure runs once with
+    ``node.grad = 1`` and the parents' gradients at 0 (a chain-rule step is linear
+    in ``node.grad``), and every gradient is restored afterwards. A parent listed
+    twice gets the whole of its derivative at its first position.
 
     >>> x = Value(3.0)
     >>> local_derivatives(x * x)
     (3.0, 3.0)
     """
     rule = node._local_rule
-    if rule is None or isinstance(rule, _ManualStep):
+    if rule is None:
         return None
+    if isinstance(rule, _ManualStep):
+        return _measured_slopes(node, rule.step)
     return tuple(float(local) for local in rule(_read_data, node.data))
+
+
+def _measured_slopes(node: Value, step: Callable[[], None]) -> tuple[float, ...]:
+    saved = [(other, other.grad) for other in (node, *node.parents)]
+    try:
+        for parent in node.parents:
+            parent.grad = 0.0
+        node.grad = 1.0
+        step()
+        slopes = []
+        seen: set[int] = set()
+        for parent in node.parents:
+            slopes.append(0.0 if id(parent) in seen else float(parent.grad))
+            seen.add(id(parent))
+        return tuple(slopes)
+    finally:
+        for other, grad in reversed(saved):
+            other.grad = grad
 
 
 @contextmanager
@@ -819,9 +847,10 @@ _SCALE_UP = 2.0**64
 def _exact_sum(terms: list[float]) -> float:
     """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
     try:
-        return math.fsum(terms)
-    except OverflowError:
-        return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
+        try:
+            return math.fsum(terms)
+        except OverflowError:
+            return math.fsum([term * _SCALE_DOWN for term in terms]) * _SCALE_UP
     except ValueError:  # fsum refuses inf + -inf, which IEEE arithmetic makes nan
         return math.nan
 
@@ -1089,11 +1118,11 @@ _operations: dict[str, Operation] = {}
 class Operation:
     """A primitive operation defined by its forward and its local derivatives, side by side.
 
-    Made by the :func:`operation` decorator. Calling it on ``Value``s (and plain
-    numbers) gives a ``Value`` node whose ``op`` is :attr:`name` and whose
-    ``parents`` are the operands in order (a plain number among them becomes a
-    leaf ``Value``, so every operand has its gradient); calling it on plain
-    numbers only gives the float ``forward(...)``, like ``mg.exp``.
+    Made by the :func:`operation` decorator. Calling it on ``Value``s or plain
+    numbers gives a ``Value`` node whose ``op`` is :attr:`name` and whose
+    ``parents`` are the operands in order (a plain number becomes a leaf
+    ``Value``, so every operand has its gradient); :attr:`forward` computes on
+    floats alone.
 
     Attributes:
         name: the operation's name, the ``op`` of its nodes (unique, not a built-in name).
@@ -1157,13 +1186,11 @@ class Operation:
             )
         return slopes
 
-    def __call__(self, *operands: Any) -> Any:
+    def __call__(self, *operands: Operand) -> Value:
         if len(operands) != self.arity:
             raise OperandTypeError(
                 f"{self.name}: expected {self.arity} operand(s), got {len(operands)}"
             )
-        if not any(isinstance(x, Value) for x in operands):
-            return self._forward(tuple(_as_float(self.name, x) for x in operands))
         nodes = tuple(
             x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
         )
@@ -1178,7 +1205,10 @@ class Operation:
         )
 
     def _slopes(self, get: Reader, operands: tuple[Value, ...], out: Any) -> tuple[Any, ...]:
-        slopes: tuple[Any, ...] = self.derivatives(*map(get, operands), out)
+        arguments = tuple(map(get, operands))
+        slopes: tuple[Any, ...] = self._guarded(
+            f"the derivatives of {self.name}", self.derivatives, (*arguments, out)
+        )
         if get is _read_data:  # a plain pass works in floats, whatever the rule returned
             return tuple(
                 _as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes
@@ -1186,20 +1216,31 @@ class Operation:
         return slopes
 
     def _forward(self, floats: tuple[float, ...]) -> float:
-        where = f"{self.name}({', '.join(map(repr, floats))})"
+        result = self._guarded(self.name, self.forward, floats)
+        if isinstance(result, Value):
+            result = result.data
+        return _as_float(self.name, result)
+
+    @staticmethod
+    def _guarded(what: str, function: Callable[..., Any], arguments: tuple[Any, ...]) -> Any:
+        """Call user code; the errors of Python's arithmetic become microgradient errors."""
+        where = f"{what}({', '.join(map(_describe_operand, arguments))})"
         try:
-            result = self.forward(*floats)
+            return function(*arguments)
+        except MicrogradientError:
+            raise
         except ZeroDivisionError as error:
             raise DivisionByZeroError(f"{where}: {error}") from error
         except OverflowError as error:
             raise FloatOverflowError(
-                f"{where}: {error}; return inf from forward to follow the overflow rule"
+                f"{where}: {error}; return inf instead to follow the overflow rule"
             ) from error
         except (ValueError, ArithmeticError) as error:
             raise DomainError(f"{where} is outside the operation's domain: {error}") from error
-        if isinstance(result, Value):
-            result = result.data
-        return _as_float(self.name, result)
+
+
+def _describe_operand(x: Any) -> str:
+    return _describe(x) if isinstance(x, Value) else repr(x)
 
 
 def _arity(forward: Callable[..., float], name: str) -> int:

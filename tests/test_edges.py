@@ -73,6 +73,21 @@ def test_hessian_of_power_near_zero_base_against_finite_differences(x: float, y:
                 assert agree(hess[i][j], numeric, 1.0 + abs(hess[i][j]), rel=1e-5)
 
 
+@pytest.mark.parametrize("point", [(0.0, 0.0), (0.5, 0.0), (-0.5, 0.0), (0.3, 1.0)])
+def test_power_with_an_exponent_at_zero_keeps_its_second_derivatives(
+    point: tuple[float, float],
+) -> None:
+    """(1 + a) ** b at b = 0: the base's slope b * (1 + a) ** (b - 1) depends on b."""
+    f = lambda a, b: (a + 1.0) ** b  # noqa: E731
+    hess = mg.hessian(f)(*point)
+    for i in range(2):
+        for j in range(2):
+            numeric = partial(lambda a, b, i=i: mg.grad(f, i)(a, b), list(point), j)
+            assert agree(hess[i][j], numeric, 1.0), (i, j, hess[i][j], numeric)
+    if point[1] == 0.0:  # d/db (b * (1 + a) ** (b - 1)) at b = 0
+        assert hess[0][1] == pytest.approx(1.0 / (1.0 + point[0]), rel=1e-12)
+
+
 @pytest.mark.parametrize(
     ("f", "second"),
     [
@@ -131,6 +146,27 @@ def test_plain_and_recorded_passes_agree_without_nan(
     assert recorded.grad.data == plain.grad, [name for name, _ in chain]
     # the recorded derivative can be differentiated again without an error
     mg.gradients(recorded.grad, [recorded])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chain=st.lists(st.sampled_from(KINKED), min_size=1, max_size=4),
+    x=st.sampled_from([math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324]),
+)
+def test_plain_and_recorded_passes_agree_at_infinities(
+    chain: list[tuple[str, Callable[[Value], Value]]], x: float
+) -> None:
+    def build(v: Value) -> Value:
+        for _, op in chain:
+            v = op(v)
+        return v
+
+    plain, recorded = Value(x), Value(x)
+    build(plain).backward()
+    build(recorded).backward(create_graph=True)
+    assert recorded.grad.data == plain.grad or (
+        math.isnan(recorded.grad.data) and math.isnan(plain.grad)
+    ), [name for name, _ in chain]
 
 
 @pytest.mark.parametrize(
