@@ -610,13 +610,6 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
     root = len(order) - 1
     values = {i: float(node.data) for i, node in enumerate(order)}
     ops = [i for i in reversed(range(len(order))) if order[i].parents]
-    for i in ops:
-        if local_derivatives(order[i]) is None:
-            raise RenderError(
-                f"backward_steps: the node {order[i].op!r} was made micrograd's way, with a "
-                f"_backward closure, so it has no local derivatives to show; define "
-                f"{order[i].op!r} with @mg.operation to step through it"
-            )
     slot = {id(node): i for i, node in enumerate(order)}
     node_grads: dict[int, float] = {root: seed}
     edge_grads: dict[tuple[int, int], float] = {}
@@ -1444,7 +1437,6 @@ def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
                 anchor="start",
                 fill=fill,
                 italic=kind == "grad",
-                extra='xml:space="preserve"',
             )
         )
         x += svg.text_width(text, LABEL_SIZE, italic=kind == "grad")
