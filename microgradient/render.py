@@ -27,6 +27,7 @@ node positions, and :func:`frame_svg` draws any numbers into one layout.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
+
+from PIL import Image
 
 from microgradient import svg
 from microgradient.engine import (
@@ -484,10 +487,6 @@ def save_steps(
     >>> save_steps((x * 3).exp(), pathlib.Path(tempfile.mkdtemp()) / "steps.gif").suffix
     '.gif'
     """
-    import io
-
-    from PIL import Image
-
     target = Path(path)
     images = [
         Image.open(io.BytesIO(frame.draw().png())).convert("RGB")

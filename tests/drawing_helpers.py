@@ -246,7 +246,7 @@ def problems(picture: Picture) -> list[str]:
                 for p in e.points
             )
             for edge in picture.edges:
-                if edge.group != a.group and edge.source != "" and not _same_line(edge, a.group):
+                if edge.group != a.group:
                     other = min(distance_to_box(p, a.box) for p in edge.points)
                     if other <= own_distance:
                         found.append(
@@ -256,10 +256,6 @@ def problems(picture: Picture) -> list[str]:
         if not inside(a.box, (0, 0, picture.width, picture.height)):
             found.append(f"text {a.content!r} ({a.group}) leaves the picture")
     return found
-
-
-def _same_line(edge: Edge, group: str) -> bool:
-    return edge.group == group
 
 
 def _clear_of_ellipse(box: Rect, shape: Shape) -> bool:
