@@ -72,6 +72,8 @@ class Cluster:
 
     key: str
     title_height: float
+    # boxes kept in one rank in this order (the neurons of a layer: n1 above n2)
+    in_order: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def to_dot(diagram: Diagram, rankdir: RankDir, *, with_text: bool = False) -> st
     """
     lines = [
         "digraph microgradient {",
-        f"  graph [rankdir={rankdir} nodesep=0.22 ranksep=0.3 bgcolor=white]",
+        f"  graph [rankdir={rankdir} nodesep=0.22 ranksep=0.3 bgcolor=white{_keep_order(diagram)}]",
         '  node [fixedsize=true shape=box label="" fontname="Open Sans" fontsize=10]',
         "  edge [arrowsize=0.7]",
     ]
@@ -144,6 +146,11 @@ def to_dot(diagram: Diagram, rankdir: RankDir, *, with_text: bool = False) -> st
         lines.append(f"  subgraph cluster_{cluster.key} {{")
         lines.append(f'    graph [label="" margin={cluster.title_height + 4:.1f}]')
         lines.extend(_box_line(box, with_text, "    ") for box in members[cluster.key])
+        if len(cluster.in_order) > 1:
+            # dot orders a rank left to right, which rankdir=LR turns into bottom to top
+            reading = cluster.in_order[::-1] if rankdir in ("LR", "RL") else cluster.in_order
+            chain = " -> ".join(reading)
+            lines.append(f"    {{ rank=same; {chain} [style=invis] }}")
         lines.append("  }")
     for link in diagram.links:
         attributes = []
@@ -157,6 +164,13 @@ def to_dot(diagram: Diagram, rankdir: RankDir, *, with_text: bool = False) -> st
         lines.append(f"  {link.tail} -> {link.head}{suffix}")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _keep_order(diagram: Diagram) -> str:
+    # crossing minimisation would otherwise rotate a chain of boxes kept in order
+    if any(len(cluster.in_order) > 1 for cluster in diagram.clusters):
+        return " remincross=false mclimit=0.01"
+    return ""
 
 
 def _box_line(box: Box, with_text: bool, indent: str) -> str:
@@ -220,6 +234,7 @@ def _parse(text: str, diagram: Diagram) -> Geometry:
     boxes: dict[str, Placed] = {}
     clusters: dict[str, tuple[float, float, float, float]] = {}
     names: dict[int, str] = {}
+    sizes = {box.key: box for box in diagram.boxes}
     for item in data.get("objects", []):
         names[item["_gvid"]] = item["name"]
         if "bb" in item:  # a cluster
@@ -228,7 +243,7 @@ def _parse(text: str, diagram: Diagram) -> Geometry:
             clusters[key] = (x0 + MARGIN, top - y1 + MARGIN, x1 + MARGIN, top - y0 + MARGIN)
         elif "pos" in item:
             x, y = point(item["pos"])
-            size = {box.key: box for box in diagram.boxes}[item["name"]]
+            size = sizes[item["name"]]
             boxes[item["name"]] = Placed(x, y, size.width, size.height)
     routes: dict[tuple[str, str], list[Route]] = {}
     for edge in data.get("edges", []):

@@ -27,12 +27,16 @@ node positions, and :func:`frame_svg` draws any numbers into one layout.
 
 from __future__ import annotations
 
+import io
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
+
+from PIL import Image
 
 from microgradient import svg
 from microgradient.engine import (
@@ -47,6 +51,7 @@ from microgradient.layout import (
     ENTRY_PORT,
     EXIT_PORT,
     Box,
+    Cluster,
     Diagram,
     Geometry,
     Link,
@@ -492,10 +497,6 @@ def save_steps(
     >>> save_steps((x * 3).exp(), pathlib.Path(tempfile.mkdtemp()) / "steps.gif").suffix
     '.gif'
     """
-    import io
-
-    from PIL import Image
-
     target = Path(path)
     images = [
         Image.open(io.BytesIO(frame.draw().png())).convert("RGB")
@@ -618,13 +619,6 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
     root = len(order) - 1
     values = {i: float(node.data) for i, node in enumerate(order)}
     ops = [i for i in reversed(range(len(order))) if order[i].parents]
-    for i in ops:
-        if local_derivatives(order[i]) is None:
-            raise RenderError(
-                f"backward_steps: the node {order[i].op!r} was made micrograd's way, with a "
-                f"_backward closure, so it has no local derivatives to show; define "
-                f"{order[i].op!r} with @mg.operation to step through it"
-            )
     slot = {id(node): i for i, node in enumerate(order)}
     node_grads: dict[int, float] = {root: seed}
     edge_grads: dict[tuple[int, int], float] = {}
@@ -733,7 +727,7 @@ def _local_notation(node: Value, k: int) -> str:
 class _NodePart:
     slot: int
     key: str
-    kind: Literal["leaf", "op", "record"]
+    kind: Literal["leaf", "op", "record", "group"]
     symbol: str = ""
     label: str = ""
     op_key: str = ""  # record style: the operation's circle in front of the box
@@ -790,13 +784,21 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
     order = scene.graph.order
     slot = {id(node): i for i, node in enumerate(order)}
     number_width = _number_width(chosen.number_format)
+    groups, hidden = _groups(order, chosen.collapse)
+    group_of = {member: group for group in groups for member in group.members}
     boxes: list[Box] = []
     links: list[Link] = []
     nodes: list[_NodePart] = []
     edges: list[_EdgePart] = []
     entry, exit_ = ENTRY_PORT[chosen.rankdir], EXIT_PORT[chosen.rankdir]
     record = chosen.style == "record"
+    for group in groups:
+        size = _group_size(group, number_width, chosen)
+        boxes.append(Box(group.key, *size, cluster=group.cluster, text=group.title))
+        nodes.append(_NodePart(group.output, group.key, "group", group.detail, group.title))
     for i, node in enumerate(order):
+        if i in group_of or i in hidden:
+            continue
         key = f"n{i}"
         label = node.label if (i not in scene.graph.outputs or record) else ""
         if record:
@@ -831,37 +833,158 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
             boxes.append(Box(key, *_leaf_size(node.label, number_width, chosen), text=node.label))
             nodes.append(_NodePart(i, key, "leaf", "", node.label))
     label_size = _edge_label_size(number_width, chosen)
+    drawn: set[tuple[str, str]] = set()
     for i, node in enumerate(order):
+        if i in hidden:
+            continue
+        target_group = group_of.get(i)
         for k, parent in enumerate(node.parents):
             j = slot[id(parent)]
-            if record:
-                links.append(Link(f"n{j}", f"o{i}"))
+            source_group = group_of.get(j)
+            if j in hidden or (source_group is not None and source_group is target_group):
+                continue
+            tail = source_group.key if source_group is not None else f"n{j}"
+            own_head = f"o{i}" if record else f"n{i}"
+            head = target_group.key if target_group is not None else own_head
+            if source_group is not None or target_group is not None:
+                # a neuron or layer box holds its numbers: its edges are plain, drawn once
+                if (tail, head) not in drawn:
+                    drawn.add((tail, head))
+                    links.append(Link(tail, head))
+                    edges.append(_EdgePart(j, i, k, (len(links) - 1,)))
+            elif record:
+                links.append(Link(tail, head))
                 edges.append(_EdgePart(j, i, k, (len(links) - 1,)))
             else:
                 label_key = f"e{i}_{k}"
                 boxes.append(Box(label_key, *label_size))
-                links.append(Link(f"n{j}", label_key, head_port=entry, arrow=False))
-                links.append(Link(label_key, f"n{i}", tail_port=exit_))
+                links.append(Link(tail, label_key, head_port=entry, arrow=False))
+                links.append(Link(label_key, head, tail_port=exit_))
                 edges.append(_EdgePart(j, i, k, (len(links) - 2, len(links) - 1), label_key))
     for n, root in enumerate(scene.graph.outputs):
         text = order[root].label or "output"
         output_key = f"out{n}"
         width = svg.text_width(text, LABEL_SIZE) + 2 * _GAP
         boxes.append(Box(output_key, width, _line_height(LABEL_SIZE) + 2 * _GAP, text=text))
-        if record:
-            links.append(Link(f"n{root}", output_key))
+        root_group = group_of.get(root)
+        tail = root_group.key if root_group is not None else f"n{root}"
+        if record or root_group is not None:
+            links.append(Link(tail, output_key))
             edges.append(_EdgePart(root, None, 0, (len(links) - 1,), "", output_key, text))
         else:
             label_key = f"eout{n}"
             boxes.append(Box(label_key, *label_size))
-            links.append(Link(f"n{root}", label_key, head_port=entry, arrow=False))
+            links.append(Link(tail, label_key, head_port=entry, arrow=False))
             links.append(Link(label_key, output_key, tail_port=exit_))
             edges.append(
                 _EdgePart(
                     root, None, 0, (len(links) - 2, len(links) - 1), label_key, output_key, text
                 )
             )
-    return _Plan(Diagram(tuple(boxes), tuple(links)), tuple(nodes), tuple(edges), number_width)
+    clusters = tuple(
+        Cluster(key, _line_height(SMALL_SIZE), tuple(g.key for g in groups if g.cluster == key))
+        for key in dict.fromkeys(g.cluster for g in groups)
+        if key
+    )
+    diagram = Diagram(tuple(boxes), tuple(links), clusters)
+    return _Plan(diagram, tuple(nodes), tuple(edges), number_width)
+
+
+# ---- networks by neuron and by layer ---------------------------------------------------
+
+# the labels nn gives parameters: w2 and b of a Neuron, n3.w2 in a Layer, L1.n3.w2 in an MLP
+_PARAMETER = re.compile(r"^(?:(?P<layer>L\d+)\.)?(?:(?P<neuron>n\d+)\.)?(?P<name>w\d+|b)$")
+_ACTIVATION_OPS = frozenset({"relu", "tanh", "sigmoid"})
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Nodes drawn as one box: a neuron (its dot, activation and parameters) or a layer."""
+
+    key: str
+    title: str
+    detail: str
+    members: frozenset[int]
+    output: int  # the slot whose value and gradient the box shows
+    cluster: str = ""
+
+
+def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group], set[int]]:
+    """The neurons (or layers) of ``nn`` modules in the graph, and the nodes not drawn at all.
+
+    A neuron is a ``dot`` node whose weights are parameters labelled by ``nn``
+    (``L1.n3.w2``, ...), with those parameters and the activation it alone feeds.
+    The constant 1 that the bias multiplies is not drawn.
+    """
+    if collapse is None:
+        return [], set()
+    slot = {id(node): i for i, node in enumerate(order)}
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(order):
+        for parent in node.parents:
+            consumers.setdefault(slot[id(parent)], []).append(i)
+    neurons: dict[tuple[str, str], tuple[set[int], int, str]] = {}
+    hidden: set[int] = set()
+    for i, node in enumerate(order):
+        if node.op != "dot":
+            continue
+        owners = set()
+        members = {i}
+        k = (len(node.parents) - len(node.coefficients or ())) // 2
+        for n, parent in enumerate(node.parents):
+            match = _PARAMETER.match(parent.label) if not parent.parents else None
+            if match is not None and (k == 0 or n < k):
+                owners.add((match["layer"] or "", match["neuron"] or ""))
+                members.add(slot[id(parent)])
+                if match["name"] == "b" and k:  # its input is the constant 1
+                    hidden.add(slot[id(node.parents[k + n])])
+        if len(owners) != 1:
+            continue
+        output = i
+        users = consumers.get(i, [])
+        if len(users) == 1 and order[users[0]].op in _ACTIVATION_OPS:
+            output = users[0]
+            members.add(output)
+        neurons[owners.pop()] = (members, output, order[output].op)
+    if collapse == "neuron":
+        groups = []
+        in_order = sorted(neurons.items(), key=lambda item: _natural(".".join(item[0])))
+        for n, ((layer, neuron), (members, output, op)) in enumerate(in_order):
+            title = ".".join(part for part in (layer, neuron) if part) or "neuron"
+            detail = op if op != "dot" else "linear"
+            groups.append(_Group(f"g{n}", title, detail, frozenset(members), output, layer))
+        return groups, hidden
+    layers: dict[str, list[tuple[set[int], int, str]]] = {}
+    for (layer, _), parts in sorted(neurons.items(), key=lambda item: _natural(item[0][0])):
+        layers.setdefault(layer or "layer", []).append(parts)
+    groups = []
+    for n, (layer, members_of) in enumerate(layers.items()):
+        everyone = frozenset(m for members, _, _ in members_of for m in members)
+        ops = sorted({op if op != "dot" else "linear" for _, _, op in members_of})
+        count = len(members_of)
+        detail = f"{count} neuron{'s' if count > 1 else ''} · {', '.join(ops)}"
+        output = max(output for _, output, _ in members_of)
+        groups.append(_Group(f"g{n}", layer, detail, everyone, output))
+    return groups, hidden
+
+
+def _natural(name: str) -> tuple[int | str, ...]:
+    """A sort key putting n2 before n10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def _group_size(group: _Group, number_width: float, chosen: _Options) -> tuple[float, float]:
+    # one row "L1.n3 relu" (the name, then what it computes), then a neuron's value and gradient
+    width = _group_title_width(group.title, group.detail)
+    height = _line_height(LABEL_SIZE)
+    if chosen.collapse == "neuron":
+        height += _line_height(NUMBER_SIZE)
+        width = max(width, 2 * (number_width + _GAP))
+    return width + 2 * _PAD, height + 2 * _PAD
+
+
+def _group_title_width(title: str, detail: str) -> float:
+    return svg.text_width(f"{title} ", LABEL_SIZE) + svg.text_width(detail, SMALL_SIZE)
 
 
 def _ordered(node: Value) -> bool:
@@ -940,6 +1063,27 @@ def _picture(
 ) -> tuple[list[str], float, float]:
     numbers = scene.numbers
     body = ['<g class="mg-graph">']
+    for key, (x0, y0, x1, y1) in geometry.clusters.items():
+        # the title goes in a corner where no edge enters: the top when edges come from above
+        top = chosen.rankdir != "TB"
+        title_baseline = (
+            y0 + 3 + svg.ASCENT * SMALL_SIZE if top else y1 - 3 - svg.DESCENT * SMALL_SIZE
+        )
+        body.append(
+            f'<g class="mg-cluster" data-cluster="{key}"><rect x="{svg.fmt(x0)}" '
+            f'y="{svg.fmt(y0)}" width="{svg.fmt(x1 - x0)}" height="{svg.fmt(y1 - y0)}" rx="6" '
+            f'fill="none" stroke="{svg.CLUSTER_LINE}" stroke-dasharray="4 3"/>'
+            + svg.text(
+                key,
+                x0 + _PAD,
+                title_baseline,
+                size=SMALL_SIZE,
+                css_class="mg-cluster-title",
+                anchor="start",
+                fill=svg.MUTED,
+            )
+            + "</g>"
+        )
     for edge in plan.edges:
         body.append(_edge_svg(edge, plan, geometry, numbers, chosen))
     order = scene.graph.order
@@ -1083,7 +1227,10 @@ def _node_svg(
         else f'stroke="{svg.LINE}" stroke-width="1.2"'
     )
     parts = [f'<g class="mg-node" data-node="{part.slot}">']
-    if part.kind == "op":
+    if part.kind == "group":
+        parts.append(_rect(box, fill if fill != "#FFFFFF" else svg.LEAF_FILL, outline, 5))
+        parts.extend(_group_texts(box, part, plan, numbers, chosen))
+    elif part.kind == "op":
         parts.append(_circle(box, fill, outline))
         parts.extend(_circle_texts(box, part.symbol, part.label))
     elif part.kind == "leaf":
@@ -1103,6 +1250,41 @@ def _node_svg(
         parts.extend(_record_texts(box, part.label, part.slot, plan, numbers, chosen))
     parts.append("</g>")
     return "".join(parts)
+
+
+def _group_texts(
+    box: Placed, part: _NodePart, plan: _Plan, numbers: _Numbers, chosen: _Options
+) -> list[str]:
+    """A neuron's or layer's name, what it computes, and (a neuron) its output's numbers."""
+    y = box.top + _PAD
+    left = box.x - _group_title_width(part.label, part.symbol) / 2
+    baseline = y + svg.ASCENT * LABEL_SIZE
+    texts = [
+        svg.text(part.label, left, baseline, size=LABEL_SIZE, css_class="mg-label", anchor="start"),
+        svg.text(
+            part.symbol,
+            left + svg.text_width(f"{part.label} ", LABEL_SIZE),
+            baseline,
+            size=SMALL_SIZE,
+            css_class="mg-group-detail",
+            anchor="start",
+            fill=svg.MUTED,
+        ),
+    ]
+    y += _line_height(LABEL_SIZE)
+    if chosen.collapse == "neuron":
+        baseline = y + svg.ASCENT * NUMBER_SIZE
+        if chosen.forward:
+            value = chosen.number(numbers.values.get(part.slot))
+            texts.append(
+                _number_text(value, box.x - _GAP, baseline, "end", plan.number_width, grad=False)
+            )
+        if chosen.backward:
+            grad = chosen.number(numbers.grads.get(part.slot))
+            texts.append(
+                _number_text(grad, box.x + _GAP, baseline, "start", plan.number_width, grad=True)
+            )
+    return texts
 
 
 def _fill(slot: int, numbers: _Numbers) -> str:
@@ -1238,6 +1420,10 @@ def _legend(chosen: _Options) -> list[list[_Run]]:
             [(grad, "grad"), (f" gradient flowing back: {after} each edge, in italics", "")]
         )
     lines.append([("boxes: a variable's value, then its gradient; circles: operations", "")])
+    if chosen.collapse == "neuron":
+        lines.append([("named boxes: a neuron, activation(w·x + b), its value and gradient", "")])
+    elif chosen.collapse == "layer":
+        lines.append([("named boxes: a layer of neurons", "")])
     return lines
 
 
@@ -1260,7 +1446,6 @@ def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
                 anchor="start",
                 fill=fill,
                 italic=kind == "grad",
-                extra='xml:space="preserve"',
             )
         )
         x += svg.text_width(text, LABEL_SIZE, italic=kind == "grad")
