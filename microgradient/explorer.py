@@ -279,7 +279,8 @@ def _svg_height(svg: str) -> int:
 def _palette() -> str:
     return (
         f".mg-explorer {{ --mg-forward: {svg.VALUE_COLOUR}; "
-        f"--mg-gradient: {svg.GRADIENT_COLOUR}; --mg-font: {fonts.FONT_FAMILY}; }}\n"
+        f"--mg-gradient: {svg.GRADIENT_COLOUR}; --mg-processed: {svg.PROCESSED_FILL}; "
+        f"--mg-current: {svg.CURRENT_FILL}; --mg-font: {fonts.FONT_FAMILY}; }}\n"
     )
 
 

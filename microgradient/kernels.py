@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from microgradient.engine import collector_paused
 from microgradient.errors import MicrogradientError
-from microgradient.primitives import primitive, scalar_expression, scalar_names
+from microgradient.primitives import (
+    operation_forward,
+    operation_slopes,
+    primitive,
+    scalar_expression,
+    scalar_names,
+)
 
 if TYPE_CHECKING:
     from microgradient.program import Instruction, Program
@@ -59,30 +65,46 @@ def locate_error(
 class _Run:
     """Consecutive instructions of one kind, as the columns its kernels loop over."""
 
-    def __init__(self, key: tuple[Any, ...], instructions: list[Instruction]) -> None:
+    def __init__(self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int) -> None:
         self.key = key
+        self.instructions = columns.instructions[start:stop]
+        self.slots = columns.slots[start:stop]
+        self.args = columns.args[start:stop]
+        self.constants = columns.constants[start:stop]
+        self.coefficients = columns.coefficients[start:stop]
+        self.first = columns.first[start:stop]
+        self.second = columns.second[start:stop]
+
+
+class _Columns:
+    """A program's instructions field by field (slicing these makes runs cheaply)."""
+
+    def __init__(self, instructions: tuple[Instruction, ...]) -> None:
         self.instructions = instructions
-        slots, _, args, constants, coefficients = zip(*instructions)
-        self.slots: list[int] = list(slots)
-        self.args: list[tuple[int, ...]] = list(args)
-        self.constants: list[float | None] = list(constants)
-        self.coefficients = [c or () for c in coefficients]
-        self.first = list(map(itemgetter(0), args))
-        self.second = list(map(itemgetter(-1), args))
+        slots, ops, args, constants, coefficients = zip(*instructions)
+        self.slots: tuple[int, ...] = slots
+        self.ops: tuple[str, ...] = ops
+        self.args: tuple[tuple[int, ...], ...] = args
+        self.constants: tuple[float | None, ...] = constants
+        self.coefficients = tuple(c or () for c in coefficients)
+        self.first = tuple(map(itemgetter(0), args))
+        self.second = tuple(map(itemgetter(-1), args))
 
 
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
-    instructions = program.instructions
+    if not program.instructions:
+        return
+    columns = _Columns(program.instructions)
+    kinds = list(zip(columns.ops, map(len, columns.args)))
     if split:
-        for instruction in instructions:
-            yield _Run((instruction.op, len(instruction.args)), [instruction])
+        for i, kind in enumerate(kinds):
+            yield _Run(kind, columns, i, i + 1)
         return
-    if not instructions:
-        return
-    _, ops, args, _, _ = zip(*instructions)
-    kinds = zip(ops, map(len, args))
-    for key, group in groupby(zip(kinds, instructions), key=itemgetter(0)):
-        yield _Run(key, list(map(itemgetter(1), group)))
+    start = 0
+    for key, group in groupby(kinds):
+        stop = start + len(list(group))
+        yield _Run(key, columns, start, stop)
+        start = stop
 
 
 def _execute(
@@ -183,7 +205,8 @@ def _compiled_backward(key: tuple[Any, ...]) -> Callable[..., None]:
         "    for s, i, j, c in zip(reversed(run.slots), reversed(run.first),",
         "                          reversed(run.second), reversed(run.constants)):",
         "        up = grads[s]",
-        "        if up != 0.0:",  # as in the eager engine
+        "        if up != 0.0:",
+        "            finite = up - up == 0.0",
         "            a = values[i]",
         *(["            b = values[j]"] if entry.arity == 2 else []),
         "            out = values[s]",
@@ -191,7 +214,8 @@ def _compiled_backward(key: tuple[Any, ...]) -> Callable[..., None]:
     targets = ("i", "j")
     for target, derivative in zip(targets, entry.derivatives):
         local = scalar_expression(derivative, _KERNEL_NAMES, None)
-        lines.append(f"            grads[{target}] += up * ({local})")
+        lines.append(f"            d = {local}")
+        lines.append(f"            if finite or d != 0.0: grads[{target}] += up * d")
     return _compile(lines, "backward")
 
 
@@ -210,11 +234,16 @@ def _sum_forward(values: list[float], run: _Run, _fail: Any) -> None:
         values[s] = math.fsum(terms)
 
 
+# The backward kernels follow the engine's chain rule exactly: a zero gradient is not
+# propagated, and an infinite (or nan) one not through a zero slope (0 * inf = 0).
+
+
 def _sum_backward(values: list[float], grads: list[float], run: _Run) -> None:
     for s, args in zip(reversed(run.slots), reversed(run.args)):
         up = grads[s]
-        for k in args:
-            grads[k] += up
+        if up != 0.0:
+            for k in args:
+                grads[k] += up
 
 
 def _dot_forward(values: list[float], run: _Run, _fail: Any) -> None:
@@ -234,30 +263,35 @@ def _dot_backward(values: list[float], grads: list[float], run: _Run) -> None:
         up = grads[s]
         if up == 0.0:
             continue
+        finite = up - up == 0.0
         k = (len(args) - len(coefficients)) // 2
-        for i in range(k):
-            grads[args[i]] += up * values[args[k + i]]
-        for i in range(k):
-            grads[args[k + i]] += up * values[args[i]]
-        for w, p in zip(coefficients, args[2 * k :]):
-            grads[p] += up * w
+        partners = [*args[k : 2 * k], *args[:k]]
+        slopes = [values[p] for p in partners] + list(coefficients)
+        for target, d in zip(args, slopes):
+            if finite or d != 0.0:
+                grads[target] += up * d
 
 
 def _operation_forward(operation: Any) -> Callable[..., None]:
-    def forward(values: list[float], run: _Run, _fail: Any) -> None:
-        for s, args in zip(run.slots, run.args):
-            values[s] = float(operation.forward(*[values[k] for k in args]))
+    forward = operation_forward(operation)
 
-    return forward
+    def kernel(values: list[float], run: _Run, _fail: Any) -> None:
+        for s, args in zip(run.slots, run.args):
+            values[s] = forward(*[values[k] for k in args])
+
+    return kernel
 
 
 def _operation_backward(operation: Any) -> Callable[..., None]:
-    def backward(values: list[float], grads: list[float], run: _Run) -> None:
+    slopes = operation_slopes(operation)
+
+    def kernel(values: list[float], grads: list[float], run: _Run) -> None:
         for s, args in zip(reversed(run.slots), reversed(run.args)):
             up = grads[s]
             if up != 0.0:
-                locals_ = operation.derivatives(*[values[k] for k in args], values[s])
-                for k, local in zip(args, locals_):
-                    grads[k] += up * float(local)
+                finite = up - up == 0.0
+                for k, d in zip(args, slopes(*[values[k] for k in args], values[s])):
+                    if finite or d != 0.0:
+                        grads[k] += up * d
 
-    return backward
+    return kernel

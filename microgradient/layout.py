@@ -234,6 +234,7 @@ def _parse(text: str, diagram: Diagram) -> Geometry:
     boxes: dict[str, Placed] = {}
     clusters: dict[str, tuple[float, float, float, float]] = {}
     names: dict[int, str] = {}
+    sizes = {box.key: box for box in diagram.boxes}
     for item in data.get("objects", []):
         names[item["_gvid"]] = item["name"]
         if "bb" in item:  # a cluster
@@ -242,7 +243,7 @@ def _parse(text: str, diagram: Diagram) -> Geometry:
             clusters[key] = (x0 + MARGIN, top - y1 + MARGIN, x1 + MARGIN, top - y0 + MARGIN)
         elif "pos" in item:
             x, y = point(item["pos"])
-            size = {box.key: box for box in diagram.boxes}[item["name"]]
+            size = sizes[item["name"]]
             boxes[item["name"]] = Placed(x, y, size.width, size.height)
     routes: dict[tuple[str, str], list[Route]] = {}
     for edge in data.get("edges", []):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
 
 from microgradient.engine import Operand, Value, dot
+from microgradient.engine import max_ as max_
 from microgradient.engine import sum as value_sum
 from microgradient.errors import DomainError, ModelShapeError, OperandTypeError
 
@@ -721,7 +722,7 @@ def mse(
 
 def binary_cross_entropy(
     probabilities: Sequence[Operand] | Operand,
-    targets: Sequence[float] | float,
+    targets: Sequence[Operand] | Operand,
     *,
     eps: float = 1e-12,
     reduction: Reduction = "mean",
@@ -732,8 +733,9 @@ def binary_cross_entropy(
     in [0, 1]; anything else raises :class:`DomainError`. The small ``eps``
     inside the logs (the source's "tiny epsilon") keeps the loss finite when a
     probability is exactly 0 or 1; ``eps=0`` gives the exact formula, which then
-    fails on such a probability with a log-domain error. Terms whose target
-    weight is 0 are skipped, so a hard label only takes the log it needs.
+    fails on such a probability with a log-domain error. A number target whose
+    weight is 0 skips its term, so a hard label only takes the log it needs; a
+    ``Value`` target (an input, to trace the loss for any labels) keeps both terms.
 
     >>> round(binary_cross_entropy([Value(0.5)], [1.0]).data, 6)
     0.693147
@@ -748,7 +750,7 @@ def binary_cross_entropy(
         raise DomainError(f"binary_cross_entropy: eps must be in [0, 0.5), got {eps!r}")
     scale = _scale("binary_cross_entropy", reduction, len(probs))
     logs: list[Value] = []
-    weights: list[float] = []
+    weights: list[Operand] = []
     for i, (p, t) in enumerate(zip(probs, targs)):
         p = _as_value(p, "binary_cross_entropy")
         if not 0.0 <= p.data <= 1.0:
@@ -756,6 +758,11 @@ def binary_cross_entropy(
                 f"binary_cross_entropy: probability {i} is {p.data!r}, outside [0, 1] "
                 "(apply sigmoid to scores first)"
             )
+        if isinstance(t, Value):  # an input of the graph: both terms, whatever its value
+            _label_number(t.data, i)
+            logs += [(p + eps).log(), (1.0 + eps - p).log()]
+            weights += [t * -scale, (t - 1.0) * scale]
+            continue
         t = _label_number(t, i)
         if t != 0.0:
             logs.append((p + eps).log())
@@ -769,8 +776,8 @@ def binary_cross_entropy(
 def softmax(logits: Sequence[Operand]) -> list[Value]:
     """Probabilities ``exp(z_i) / Σ_j exp(z_j)``, stable for large logits.
 
-    The largest logit is subtracted first, as a constant: the result is the
-    same, and no ``exp`` overflows.
+    The largest logit (a ``max`` node) is subtracted first: the result is the
+    same, no ``exp`` overflows, and a traced program stays stable for any logits.
 
     >>> [round(p.data, 4) for p in softmax([Value(1000.0), Value(1000.0)])]
     [0.5, 0.5]
@@ -778,10 +785,18 @@ def softmax(logits: Sequence[Operand]) -> list[Value]:
     zs = [_as_value(z, "softmax") for z in logits]
     if not zs:
         raise DomainError("softmax: no logits")
-    shift = max(z.data for z in zs)
+    shift = _largest(zs)
     exps = [(z - shift).exp() for z in zs]
     total = value_sum(exps)
     return [e / total for e in exps]
+
+
+def _largest(zs: list[Value]) -> Value:
+    """The largest of ``zs`` as a node of the graph (not a number frozen into it)."""
+    largest = zs[0]
+    for z in zs[1:]:
+        largest = max_(largest, z)
+    return largest
 
 
 def cross_entropy(
@@ -798,6 +813,9 @@ def cross_entropy(
     ``logsumexp(z) - Σ t_j z_j`` with the log-sum-exp shifted by the largest
     logit, so logits like 1000 are fine. Its gradient is ``(softmax(z) - t) /
     batch_size`` (the source's Softmax-with-Loss backward).
+
+    A class index picks its logit while the graph is built; to trace one loss
+    for every label, give one-hot targets as ``Value``s (inputs of the graph).
 
     >>> z = [Value(0.0), Value(0.0)]
     >>> loss = cross_entropy(z, 1)
@@ -818,45 +836,52 @@ def cross_entropy(
         )
     scale = _scale("cross_entropy", reduction, len(rows))
     terms: list[Value] = []
-    weights: list[float] = []
-    offset = 0.0
+    weights: list[Operand] = []
     for i, (row, label) in enumerate(zip(rows, labels)):
         zs = [_as_value(z, "cross_entropy") for z in row]
         if not zs:
             raise DomainError(f"cross_entropy: sample {i} has no logits")
-        shift = max(z.data for z in zs)
+        shift = _largest(zs)
         log_total = value_sum([(z - shift).exp() for z in zs]).log()
+        mass: Operand
         if _is_sequence(label):
             if len(label) != len(zs):
                 raise DomainError(
                     f"cross_entropy: sample {i} has {len(zs)} logits but a target of "
                     f"length {len(label)}"
                 )
-            target = [_label_number(t, i) for t in label]
+            target = [t if isinstance(t, Value) else _label_number(t, i) for t in label]
+            for t in target:
+                if isinstance(t, Value):
+                    _label_number(t.data, i)
             for z, t in zip(zs, target):
-                if t != 0.0:
+                if isinstance(t, Value) or t != 0.0:
                     terms.append(z)
-                    weights.append(-t * scale)
-            mass = math.fsum(target)
+                    weights.append(t * -scale)
+            values = [t for t in target if isinstance(t, Value)]
+            numbers_ = [t for t in target if not isinstance(t, Value)]
+            mass = value_sum([*values, *numbers_]) if values else math.fsum(numbers_)
         else:
             terms.append(zs[_class_index(label, len(zs), i)])
             weights.append(-scale)
             mass = 1.0
         # loss_i = mass * (log Σ exp(z - shift) + shift) - Σ t_j z_j
-        terms.append(log_total)
-        weights.append(mass * scale)
-        offset += mass * shift * scale
-    loss = dot(terms, weights)
-    return loss + offset if offset != 0.0 else loss
+        terms += [log_total, shift]
+        weights += [mass * scale, mass * scale]
+    return dot(terms, weights)
 
 
 def hinge(
     scores: Sequence[Operand] | Operand,
-    labels: Sequence[float] | float,
+    labels: Sequence[Operand] | Operand,
     *,
     reduction: Reduction = "mean",
 ) -> Value:
     """The SVM "max-margin" loss ``max(0, 1 - y·s)`` for labels ``y`` of +1 or -1, averaged.
+
+    A number label picks the margin's form while the graph is built (``1 - s`` or
+    ``s + 1``); a ``Value`` label (an input, to trace the loss for any labels)
+    enters as ``1 - y·s``.
 
     >>> hinge([Value(2.0), Value(0.5), Value(0.5)], [1, 1, -1]).data
     0.6666666666666666
@@ -869,13 +894,16 @@ def hinge(
     margins = []
     for i, (s, y) in enumerate(zip(ss, ys)):
         s = _as_value(s, "hinge")
-        # with y = ±1, 1 - y·s is a single node: 1 - s or s + 1
-        if y == 1:
+        label = y.data if isinstance(y, Value) else y
+        if label not in (1, -1):
+            raise DomainError(f"hinge: label {i} is {label!r}; labels must be +1 or -1")
+        if isinstance(y, Value):
+            margins.append((1.0 - y * s).relu())
+        # with a number y = ±1, 1 - y·s is a single node: 1 - s or s + 1
+        elif y == 1:
             margins.append((1.0 - s).relu())
-        elif y == -1:
-            margins.append((s + 1.0).relu())
         else:
-            raise DomainError(f"hinge: label {i} is {y!r}; labels must be +1 or -1")
+            margins.append((s + 1.0).relu())
     return dot(margins, [scale] * len(margins))
 
 

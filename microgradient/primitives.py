@@ -5,12 +5,16 @@ expression *templates* in the operands ``a``, ``b``, the node's number ``c``
 (its ``constant``) and the result ``out``. The templates use a small dialect
 that means the same thing on floats and on arrays:
 
-* ``+ - * / **``, comparisons, ``&`` and ``|`` between conditions;
+* ``+ - * /``, comparisons, ``&`` and ``|`` between conditions;
 * ``where(cond, x, y)`` (``x`` where ``cond`` holds, else ``y``): kinks and
   piecewise definitions are spelled with it, so the convention at a kink is
   part of the definition (``relu'(0) = 0``, the 0.5 / 0.5 split of ``max`` at a
   tie, the infinite slope of ``sqrt`` at 0);
-* the functions ``exp log log1p sqrt tanh sin cos tan atan abs`` and ``inf``.
+* ``pow(x, y)``, which follows IEEE 754 where Python raises (an overflow is
+  ``inf``, ``0 ** -1`` is ``inf``), and ``times(x, y)``, a product in which
+  zero times an infinity is zero (the engine's rule for slopes);
+* the functions ``exp log log1p sqrt tanh sin cos tan atan abs isinf`` and ``inf``,
+  ``nan``; ``exp`` overflows to ``inf``, as every operation of the engine does.
 
 :func:`scalar_expression` renders a template as plain Python on floats
 (``where`` becomes a conditional expression, evaluated lazily; a condition on
@@ -29,12 +33,16 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import array_api_compat
+
+from microgradient.engine import _exp, _ieee_power
 from microgradient.errors import DivisionByZeroError, DomainError, MicrogradientError
 
-OPERAND_NAMES = ("a", "b")
-FUNCTIONS = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "tan", "atan", "abs")
+FUNCTIONS = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "tan", "atan", "abs", "isinf")
+HELPERS = ("pow", "times")  # defined below for floats and for arrays
 
 
 @dataclass(frozen=True)
@@ -61,16 +69,28 @@ class Primitive:
     derivatives: tuple[str, ...]
     notation: str
     checks: tuple[Check, ...] = ()
-    overflows: bool = False
     unbounded: bool = False
 
 
 _SIGMOID = "where(a >= 0.0, 1.0 / (1.0 + exp(-a)), exp(a) / (1.0 + exp(a)))"
 _ZERO_DIVISOR = "the divisor is zero"
+_INFINITE_ANGLE = Check("isinf(a)", DomainError, "an infinite angle has no position on the circle")
 
 
 def _table(*primitives: Primitive) -> dict[tuple[str, int], Primitive]:
     return {(p.op, p.arity): p for p in primitives}
+
+
+def _extreme(op: str, second: str) -> Primitive:
+    """max or min of ``a`` and ``second``: a tie (or a nan) splits the gradient 0.5 / 0.5."""
+    wins = ">" if op == "max" else "<"
+    tie = f"where(a == {second}, a, nan)"
+    forward = f"where(a {wins} {second}, a, where({second} {wins} a, {second}, {tie}))"
+    first = f"where(a {wins} {second}, 1.0, where({second} {wins} a, 0.0, 0.5))"
+    other = f"where(a {wins} {second}, 0.0, where({second} {wins} a, 1.0, 0.5))"
+    arity = 2 if second == "b" else 1
+    derivatives = (first, other) if arity == 2 else (first,)
+    return Primitive(op, arity, forward, derivatives, f"{op}({{a}}, {{{second}}})")
 
 
 # fmt: off
@@ -89,59 +109,43 @@ PRIMITIVES: dict[tuple[str, int], Primitive] = _table(
     Primitive("r/", 1, "c / a",        ("-out / a",),               "{c} / {a}",
               (Check("a == 0.0", DivisionByZeroError, _ZERO_DIVISOR),)),
     Primitive("neg", 1, "-a",          ("-1.0",),                   "-{a}"),
-    # x ** c: constant at c = 0; infinite slope at 0 when c < 1
-    Primitive("**", 1, "a ** c",
-              ("where(c == 0.0, 0.0, where((a == 0.0) & (c < 1.0), inf, c * a ** (c - 1.0)))",),
-              "{a} ** {c}",
+    # x ** c: constant at c = 0; an infinite slope at 0 when 0 < c < 1
+    Primitive("**", 1, "pow(a, c)",
+              ("where(c == 0.0, 0.0, times(c, pow(a, c - 1.0)))",), "{a} ** {c}",
               (Check("(a == 0.0) & (c < 0.0)", DivisionByZeroError, "zero to a negative power"),
                Check("(a < 0.0) & (c != c // 1.0)", DomainError,
                      "a negative base needs an integer exponent")),
-              overflows=True, unbounded=True),
-    # x ** y: at x = 0, x ** y and x ** y * log(x) tend to 0, so the exponent's slope is 0
-    Primitive("**", 2, "a ** b",
-              ("where(a == 0.0, where(b < 1.0, inf, where(b == 1.0, 1.0, 0.0)),"
-               " b * a ** (b - 1.0))",
-               "where(a == 0.0, 0.0, out * log(a))"),
-              "{a} ** {b}",
+              unbounded=True),
+    # x ** y: at x = 0, x ** y * log(x) tends to 0, so the exponent's slope is 0
+    Primitive("**", 2, "pow(a, b)",
+              ("times(b, pow(a, b - 1.0))", "where(a == 0.0, 0.0, out * log(a))"), "{a} ** {b}",
               (Check("a < 0.0", DomainError, "a negative base needs a constant exponent"),
                Check("(a == 0.0) & (b <= 0.0)", DivisionByZeroError,
                      "zero to a non-positive power")),
-              overflows=True, unbounded=True),
-    Primitive("r**", 1, "c ** a",      ("where(c == 0.0, 0.0, out * log(c))",), "{c} ** {a}",
+              unbounded=True),
+    Primitive("r**", 1, "pow(c, a)",   ("where(c == 0.0, 0.0, out * log(c))",), "{c} ** {a}",
               (Check("(c == 0.0) & (a <= 0.0)", DivisionByZeroError,
-                     "zero to a non-positive power"),),
-              overflows=True),
-    Primitive("exp", 1, "exp(a)",      ("out",),                    "exp({a})", overflows=True),
+                     "zero to a non-positive power"),)),
+    Primitive("exp", 1, "exp(a)",      ("out",),                    "exp({a})"),
     Primitive("log", 1, "log(a)",      ("1.0 / a",),                "log({a})",
               (Check("a <= 0.0", DomainError, "log needs a positive argument"),)),
-    # infinite slope at 0
     Primitive("sqrt", 1, "sqrt(a)",    ("where(a == 0.0, inf, 0.5 / out)",), "sqrt({a})",
               (Check("a < 0.0", DomainError, "sqrt needs an argument >= 0"),), unbounded=True),
     Primitive("tanh", 1, "tanh(a)",    ("1.0 - out * out",),        "tanh({a})"),
     Primitive("sigmoid", 1, _SIGMOID,  ("out * (1.0 - out)",),      "sigmoid({a})"),
     # relu'(0) = 0, as in PyTorch and micrograd
     Primitive("relu", 1, "where(a > 0.0, a, 0.0)", ("where(a > 0.0, 1.0, 0.0)",), "relu({a})"),
-    Primitive("sin", 1, "sin(a)",      ("cos(a)",),                 "sin({a})"),
-    Primitive("cos", 1, "cos(a)",      ("-sin(a)",),                "cos({a})"),
+    Primitive("sin", 1, "sin(a)",      ("cos(a)",),                 "sin({a})", (_INFINITE_ANGLE,)),
+    Primitive("cos", 1, "cos(a)",      ("-sin(a)",),                "cos({a})", (_INFINITE_ANGLE,)),
+    Primitive("tan", 1, "tan(a)",      ("1.0 + out * out",),        "tan({a})", (_INFINITE_ANGLE,)),
+    Primitive("atan", 1, "atan(a)",    ("1.0 / (1.0 + a * a)",),    "atan({a})"),
     # abs'(0) = 0: the sign function
     Primitive("abs", 1, "abs(a)",
               ("where(a > 0.0, 1.0, where(a < 0.0, -1.0, 0.0))",), "abs({a})"),
-    Primitive("tan", 1, "tan(a)",      ("1.0 + out * out",),        "tan({a})"),
-    Primitive("atan", 1, "atan(a)",    ("1.0 / (1.0 + a * a)",),    "atan({a})"),
     # log(1 + e**x) without overflow; its slope is sigmoid(x)
     Primitive("softplus", 1, "where(a > 0.0, a + log1p(exp(-a)), log1p(exp(a)))",
               (_SIGMOID,), "softplus({a})"),
-    # at a tie the gradient is split 0.5 / 0.5, as PyTorch's maximum and minimum
-    Primitive("max", 2, "where(a >= b, a, b)",
-              ("where(a > b, 1.0, where(a < b, 0.0, 0.5))",
-               "where(b > a, 1.0, where(b < a, 0.0, 0.5))"), "max({a}, {b})"),
-    Primitive("max", 1, "where(a >= c, a, c)",
-              ("where(a > c, 1.0, where(a < c, 0.0, 0.5))",), "max({a}, {c})"),
-    Primitive("min", 2, "where(a <= b, a, b)",
-              ("where(a < b, 1.0, where(a > b, 0.0, 0.5))",
-               "where(b < a, 1.0, where(b > a, 0.0, 0.5))"), "min({a}, {b})"),
-    Primitive("min", 1, "where(a <= c, a, c)",
-              ("where(a < c, 1.0, where(a > c, 0.0, 0.5))",), "min({a}, {c})"),
+    _extreme("max", "b"), _extreme("max", "c"), _extreme("min", "b"), _extreme("min", "c"),
 )
 # fmt: on
 
@@ -151,6 +155,50 @@ PRIMITIVES: dict[tuple[str, int], Primitive] = _table(
 #        local derivatives: p_k+i for p_i, p_i for p_k+i, coef_j for p_2k+j
 N_ARY = ("sum", "dot")
 BUILT_IN_OPS = frozenset({op for op, _ in PRIMITIVES} | set(N_ARY))
+
+
+def _times(x: float, y: float) -> float:
+    """x * y, with zero times an infinity taken as zero (a slope on a path with no gradient)."""
+    if (x == 0.0 and math.isinf(y)) or (y == 0.0 and math.isinf(x)):
+        return 0.0
+    return x * y
+
+
+def _array_times(xp: Any, x: Any, y: Any) -> Any:
+    zero_times_infinity = ((x == 0.0) & xp.isinf(y)) | ((y == 0.0) & xp.isinf(x))
+    product = x * y
+    return xp.where(zero_times_infinity, xp.zeros_like(product), product)
+
+
+def _array_pow(xp: Any, x: Any, y: Any) -> Any:
+    return xp.pow(x, y)
+
+
+ARRAY_HELPERS: dict[str, Callable[..., Any]] = {"times": _array_times, "pow": _array_pow}
+
+
+def operation_forward(operation: Any) -> Callable[..., float]:
+    """A registered Operation's forward on floats, with the engine's errors for bad results."""
+
+    def forward(*operands: float) -> float:
+        result: float = operation._forward(operands)
+        return result
+
+    return forward
+
+
+def operation_slopes(operation: Any) -> Callable[..., tuple[float, ...]]:
+    """A registered Operation's local derivatives ``(*operands, out)``, as floats.
+
+    Errors of Python's arithmetic inside them become the engine's exceptions.
+    """
+    what = f"the derivatives of {operation.name}"
+
+    def slopes(*operands_and_out: float) -> tuple[float, ...]:
+        found = operation._guarded(what, operation.derivatives, operands_and_out)
+        return tuple(float(d) for d in found)
+
+    return slopes
 
 
 def primitive(op: str, arity: int) -> Primitive | None:
@@ -167,7 +215,7 @@ def _parse(template: str) -> ast.expr:
 
 def _mentions_only_constant(node: ast.AST) -> bool:
     names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    return names <= {"c", "inf"}
+    return names <= {"c", "inf", "nan"}
 
 
 class _ToScalar(ast.NodeTransformer):
@@ -193,8 +241,15 @@ class _ToScalar(ast.NodeTransformer):
             if isinstance(test, ast.Constant):
                 return self.rewrite(then if test.value else otherwise)
             return ast.IfExp(test=test, body=self.rewrite(then), orelse=self.rewrite(otherwise))
+        if node.func.id == "times" and self.constant is not None:
+            factor = node.args[0]
+            if _mentions_only_constant(factor):
+                value = _evaluate(factor, self.constant)
+                if value != 0.0 and math.isfinite(value):  # no 0 * inf possible: a plain product
+                    product = ast.BinOp(left=factor, op=ast.Mult(), right=node.args[1])
+                    return self.rewrite(product)
         node.func = ast.Name(id=f"_{node.func.id}", ctx=ast.Load())
-        node.args = [self.visit(arg) for arg in node.args]
+        node.args = [self.rewrite(arg) for arg in node.args]
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
@@ -213,15 +268,21 @@ class _ToScalar(ast.NodeTransformer):
         return ast.BoolOp(op=op, values=[self.visit(side) for side in sides])
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id == "inf":
-            return ast.Name(id="_inf", ctx=ast.Load())
+        if node.id in ("inf", "nan"):
+            return ast.Name(id=f"_{node.id}", ctx=ast.Load())
         return self.names[node.id]
 
 
 def eval_constant_condition(condition: ast.expr, constant: float) -> bool:
     """Decide a ``where`` condition that depends on the constant ``c`` only."""
-    code = compile(ast.Expression(body=condition), "<primitive>", "eval")
-    return bool(eval(code, {"__builtins__": {}}, {"c": constant, "inf": math.inf}))
+    return bool(_evaluate(condition, constant))
+
+
+def _evaluate(expression: ast.expr, constant: float) -> Any:
+    """The value of a template part that depends on the constant ``c`` only."""
+    code = compile(ast.Expression(body=expression), "<primitive>", "eval")
+    names = {"c": constant, "inf": math.inf, "nan": math.nan}
+    return eval(code, {"__builtins__": {}}, names)
 
 
 def number_literal(x: float) -> str:
@@ -235,15 +296,30 @@ def number_literal(x: float) -> str:
 
 
 def scalar_expression(template: str, names: dict[str, str], constant: float | None) -> str:
-    """``template`` as Python on floats: ``names`` maps ``a``, ``b``, ``out`` to expressions.
+    """``template`` as Python on floats: ``names`` maps ``a``, ``b``, ``out`` to identifiers.
 
     The constant ``c`` is written in as a literal, and conditions on it alone are
-    decided now, so ``x ** 2`` differentiates to ``2.0 * x ** (2.0 - 1.0)``.
+    decided now, so ``x ** 2`` differentiates to ``2.0 * x ** (2.0 - 1.0)``; with
+    no constant, ``names`` may name ``c`` too.
 
     >>> scalar_expression("where(a > 0.0, 1.0, 0.0)", {"a": "h3"}, None)
     '1.0 if h3 > 0.0 else 0.0'
     """
-    parsed: dict[str, ast.expr] = {name: _parse(text) for name, text in names.items()}
+    text = _scalar_pattern(template, constant)
+    for name in _TEMPLATE_NAMES:
+        text = text.replace(f"__{name}__", names.get(name, name))
+    return text
+
+
+_TEMPLATE_NAMES = ("a", "b", "c", "out")
+
+
+@lru_cache(maxsize=4096)
+def _scalar_pattern(template: str, constant: float | None) -> str:
+    """``template`` rendered once, with ``__a__``-style placeholders for the names."""
+    parsed: dict[str, ast.expr] = {
+        name: ast.Name(id=f"__{name}__", ctx=ast.Load()) for name in _TEMPLATE_NAMES
+    }
     if constant is not None:
         parsed["c"] = _parse(number_literal(constant))
     tree = _ToScalar(parsed, constant).visit(_parse(template))
@@ -253,27 +329,50 @@ def scalar_expression(template: str, names: dict[str, str], constant: float | No
 def scalar_names() -> dict[str, Any]:
     """The helpers that scalar code produced by :func:`scalar_expression` refers to."""
     names: dict[str, Any] = {f"_{f}": getattr(math, f) for f in FUNCTIONS if f != "abs"}
-    names["_abs"] = abs
-    names["_inf"] = math.inf
-    names["_nan"] = math.nan
+    names.update(_abs=abs, _exp=_exp, _pow=_ieee_power, _times=_times)
+    names.update(_inf=math.inf, _nan=math.nan)
     return names
 
 
 class _ToArray(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         assert isinstance(node.func, ast.Name)
-        node.func = ast.Attribute(
-            value=ast.Name(id="xp", ctx=ast.Load()), attr=node.func.id, ctx=ast.Load()
+        name = node.func.id
+        args = [self.visit(arg) for arg in node.args]
+        xp = ast.Name(id="xp", ctx=ast.Load())
+        if name in HELPERS:
+            return ast.Call(
+                func=ast.Name(id=f"_{name}", ctx=ast.Load()), args=[xp, *args], keywords=[]
+            )
+        if name == "where":  # branches may be plain numbers: make them arrays like the others
+            args = [
+                args[0],
+                *(
+                    ast.Call(
+                        func=ast.Name(id="_like", ctx=ast.Load()),
+                        args=[xp, a, args[0]],
+                        keywords=[],
+                    )
+                    for a in args[1:]
+                ),
+            ]
+        return ast.Call(
+            func=ast.Attribute(value=xp, attr=name, ctx=ast.Load()), args=args, keywords=[]
         )
-        node.args = [self.visit(arg) for arg in node.args]
-        return node
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id == "inf":
+        if node.id in ("inf", "nan"):
             return ast.Attribute(
-                value=ast.Name(id="xp", ctx=ast.Load()), attr="inf", ctx=ast.Load()
+                value=ast.Name(id="xp", ctx=ast.Load()), attr=node.id, ctx=ast.Load()
             )
         return node
+
+
+def _like(xp: Any, x: Any, condition: Any) -> Any:
+    """``x`` as a float64 array if it is a plain number (some namespaces need arrays in where)."""
+    if isinstance(x, (int, float)):
+        return xp.asarray(float(x), dtype=xp.float64, device=array_api_compat.device(condition))
+    return x
 
 
 _array_functions: dict[str, Callable[..., Any]] = {}
@@ -290,7 +389,8 @@ def array_function(template: str) -> Callable[..., Any]:
         tree = _ToArray().visit(_parse(template))
         body = ast.unparse(ast.fix_missing_locations(tree))
         source = f"def template(xp, a, b, c, out):\n    return {body}\n"
-        namespace: dict[str, Any] = {}
+        namespace: dict[str, Any] = {f"_{name}": ARRAY_HELPERS[name] for name in HELPERS}
+        namespace["_like"] = _like
         exec(compile(source, f"<primitive {template}>", "exec"), namespace)
         function = _array_functions[template] = namespace["template"]
     return function

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import compress
 from operator import attrgetter, itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from microgradient import engine
-from microgradient.engine import Value, collector_paused, topological_order
+from microgradient.engine import Value, _ManualStep, collector_paused, topological_order
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
 from microgradient.primitives import (
     BUILT_IN_OPS,
@@ -47,6 +47,8 @@ from microgradient.primitives import (
     PRIMITIVES,
     Primitive,
     number_literal,
+    operation_forward,
+    operation_slopes,
     primitive,
     scalar_expression,
     scalar_names,
@@ -54,10 +56,13 @@ from microgradient.primitives import (
 
 __all__ = ["Instruction", "Program", "Result", "trace"]
 
+# forward_backward(input values, output gradient) -> (output value, input gradients)
+Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
+
 # Past this many operands a program is run by loop kernels rather than compiled as one
 # straight-line function: compiling costs about 30 microseconds a line and the line count
 # of the backward pass grows with the operand count.
-STRAIGHT_LINE_LIMIT = 40_000
+STRAIGHT_LINE_LIMIT = 100_000
 
 
 class Instruction(NamedTuple):
@@ -99,6 +104,11 @@ def trace(root: Value) -> Program:
         # the time it took to build it
         ops = list(map(attrgetter("op"), order))
         parents = list(map(attrgetter("parents"), order))
+        # a node made micrograd's way (a _backward closure) may bear any name, even a
+        # built-in one: its rule, not its name, tells it apart
+        rules = list(compress(map(attrgetter("_local_rule"), order), parents))
+        if None in rules or _ManualStep in set(map(type, rules)):
+            _refuse(next(n for n in order if n.parents and _hand_made(n)))
         operations: dict[str, Any] = {}
         for op, arity in set(zip(ops, map(len, parents))):
             if (op, arity) not in PRIMITIVES and op not in N_ARY:
@@ -145,12 +155,16 @@ def _find_operation(op: str) -> Any:
     return None if find is None else find(op)
 
 
-def _refuse(node: Value) -> None:
+def _hand_made(node: Value) -> bool:
+    return node._local_rule is None or isinstance(node._local_rule, _ManualStep)
+
+
+def _refuse(node: Value) -> NoReturn:
     what = f"operation {node.op!r}" if node.op else "a node with parents but no operation"
     raise TracingError(
-        f"trace: {what} is neither built in nor a registered mg.Operation, so it cannot be "
-        "traced (its derivative lives in a _backward closure); define it with "
-        "@mg.operation to make it traceable"
+        f"trace: {what} (data {node.data!r}) was made micrograd's way or is not a "
+        "registered mg.Operation: its derivative lives in a _backward closure, which a "
+        "program cannot replay; define the operation with @mg.operation to trace it"
     )
 
 
@@ -185,7 +199,9 @@ class Result:
 
 
 def _sum_all(array: Any) -> Any:
-    return sum(array)
+    from microgradient.batch import namespace_of
+
+    return namespace_of(array).sum(array)
 
 
 class Program:
@@ -291,7 +307,9 @@ class Program:
         """
         numbers, arrays = self._resolve_feed(feed)
         if arrays or not isinstance(gradient, (int, float)):
-            raise TracingError("run: batches (arrays in the feed) are not supported yet")
+            from microgradient.batch import run_batch
+
+            return run_batch(self, numbers, arrays, gradient)
         return self._run_one(numbers, float(gradient))
 
     def _resolve_feed(
@@ -307,7 +325,13 @@ class Program:
             elif isinstance(given, Value):
                 numbers[position] = given.data
             else:
-                arrays[position] = given
+                from microgradient.batch import as_batch_column
+
+                column = as_batch_column(given, self._describe_input(position))
+                if column is None:
+                    numbers[position] = float(given)
+                else:
+                    arrays[position] = column
         return numbers, arrays
 
     def _position(self, key: Value | str) -> int:
@@ -340,9 +364,14 @@ class Program:
         return f"input {self.names[slot]}"
 
     @cached_property
-    def _replay(self) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+    def _replay(self) -> Replay:
         if self.size <= STRAIGHT_LINE_LIMIT:
             return _compile_straight_line(self)
+        return self._exact_replay
+
+    @cached_property
+    def _exact_replay(self) -> Replay:
+        """Loop kernels: slower than straight-line code, and the engine's chain rule exactly."""
         from microgradient.kernels import compile_kernels
 
         return compile_kernels(self)
@@ -354,6 +383,11 @@ class Program:
             raise
         except (ArithmeticError, ValueError) as error:
             raise self._diagnose(numbers, gradient, error) from None
+        total = sum(grads)
+        if total - total != 0.0 and self._replay is not self._exact_replay:
+            # an infinite or nan gradient: the straight-line code may have multiplied zero by
+            # an infinity, which the engine's chain rule skips (0 * inf = 0)
+            value, grads = self._exact_replay(numbers, gradient)
         return Result(value, dict(zip(self.inputs, grads)))
 
     def _diagnose(self, numbers: list[float], gradient: float, error: Exception) -> Exception:
@@ -526,17 +560,18 @@ class _StraightLine:
         target = self.names[instruction.slot]
         op, args, c = instruction.op, instruction.args, instruction.constant
         arg_names = [self.names[a] for a in args]
-        if op == "sum":
-            terms = arg_names + ([number_literal(c)] if c is not None else [])
-            yield f"    {target} = _fsum(({', '.join(terms)},))"
-            return
-        if op == "dot":
-            k, scaled = _dot_split(instruction)
-            terms = [f"{arg_names[i]} * {arg_names[k + i]}" for i in range(k)]
-            terms += [f"{number_literal(w)} * {arg_names[2 * k + j]}" for j, w in enumerate(scaled)]
+        if op in ("sum", "dot"):
+            if op == "sum":
+                terms = list(arg_names)
+            else:
+                k, scaled = _dot_split(instruction)
+                terms = [f"{arg_names[i]} * {arg_names[k + i]}" for i in range(k)]
+                terms += [
+                    f"{number_literal(w)} * {arg_names[2 * k + j]}" for j, w in enumerate(scaled)
+                ]
             if c is not None:
                 terms.append(number_literal(c))
-            yield f"    {target} = _fsum(({', '.join(terms)},))" if terms else f"    {target} = 0.0"
+            yield f"    {target} = {_total(terms)}"
             return
         entry = primitive(op, len(args))
         if entry is None:
@@ -561,6 +596,8 @@ class _StraightLine:
         elif op == "dot":
             k, scaled = _dot_split(instruction)
             locals_ = arg_names[k : 2 * k] + arg_names[:k] + [number_literal(w) for w in scaled]
+            # a neuron behind an inactive relu gets a zero gradient: skip its many lines
+            guarded = len(args) > 2
         elif (entry := primitive(op, len(args))) is not None:
             operands = self.operands(instruction)
             locals_ = [
@@ -578,8 +615,8 @@ class _StraightLine:
                 if slot not in assigned:
                     yield f"    grad_{self.names[slot]} = 0.0"
                     assigned.add(slot)
-            # as in the eager engine, a zero gradient is not multiplied by a derivative
-            # that may be infinite
+            # as in the eager engine, a zero gradient is not multiplied by local derivatives
+            # (which may be infinite)
             yield f"    if {upstream} != 0.0:"
             indent = "        "
         for line in setup:
@@ -594,6 +631,19 @@ class _StraightLine:
                 assigned.add(slot)
 
 
+# Longer sums are written as one call: Python's compiler nests a + b + ... one level per term.
+PLAIN_SUM_LIMIT = 64
+
+
+def _total(terms: list[str]) -> str:
+    """Python for the sum of ``terms`` (plain ``+`` is twice as fast as ``math.fsum``)."""
+    if not terms:
+        return "0.0"
+    if len(terms) <= PLAIN_SUM_LIMIT:
+        return " + ".join(terms)
+    return f"_fsum(({', '.join(terms)},))"
+
+
 def _times(upstream: str, local: str) -> str:
     if local == "1.0":
         return upstream
@@ -603,16 +653,14 @@ def _times(upstream: str, local: str) -> str:
     return f"{upstream} * {local}" if simple else f"{upstream} * ({local})"
 
 
-def _compile_straight_line(
-    program: Program,
-) -> Callable[[list[float], float], tuple[float, tuple[float, ...]]]:
+def _compile_straight_line(program: Program) -> Replay:
     namespace = scalar_names()
     namespace["_fsum"] = math.fsum
     for index, instruction in enumerate(program.instructions):
         operation = program.operations.get(instruction.op)
         if operation is not None:
-            namespace[f"_forward_{index}"] = operation.forward
-            namespace[f"_derivatives_{index}"] = operation.derivatives
+            namespace[f"_forward_{index}"] = operation_forward(operation)
+            namespace[f"_derivatives_{index}"] = operation_slopes(operation)
 
     def fail(index: int, check: int, operands: tuple[float, ...]) -> None:
         raise program.domain_error(program.instructions[index], check, operands, None)
@@ -620,6 +668,5 @@ def _compile_straight_line(
     namespace["_fail"] = fail
     code = compile(program.source, "<microgradient program>", "exec")
     exec(code, namespace)
-    function: Callable[[list[float], float], tuple[float, tuple[float, ...]]]
-    function = namespace["forward_backward"]
+    function: Replay = namespace["forward_backward"]
     return function

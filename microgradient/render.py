@@ -27,6 +27,7 @@ node positions, and :func:`frame_svg` draws any numbers into one layout.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypedDict, Unpack
+
+from PIL import Image
 
 from microgradient import svg
 from microgradient.engine import (
@@ -497,10 +500,6 @@ def save_steps(
     >>> save_steps((x * 3).exp(), pathlib.Path(tempfile.mkdtemp()) / "steps.gif").suffix
     '.gif'
     """
-    import io
-
-    from PIL import Image
-
     target = Path(path)
     images = [
         Image.open(io.BytesIO(frame.draw().png())).convert("RGB")
@@ -623,13 +622,6 @@ def _backward_frames(graph: _Graph, seed: float) -> Iterator[tuple[int, Value | 
     root = len(order) - 1
     values = {i: float(node.data) for i, node in enumerate(order)}
     ops = [i for i in reversed(range(len(order))) if order[i].parents]
-    for i in ops:
-        if local_derivatives(order[i]) is None:
-            raise RenderError(
-                f"backward_steps: the node {order[i].op!r} was made micrograd's way, with a "
-                f"_backward closure, so it has no local derivatives to show; define "
-                f"{order[i].op!r} with @mg.operation to step through it"
-            )
     slot = {id(node): i for i, node in enumerate(order)}
     node_grads: dict[int, float] = {root: seed}
     edge_grads: dict[tuple[int, int], float] = {}
@@ -1277,7 +1269,7 @@ def _group_texts(
             left + svg.text_width(f"{part.label} ", LABEL_SIZE),
             baseline,
             size=SMALL_SIZE,
-            css_class="mg-detail",
+            css_class="mg-group-detail",
             anchor="start",
             fill=svg.MUTED,
         ),
@@ -1457,7 +1449,6 @@ def _legend_text(runs: list[_Run], x: float, baseline: float) -> str:
                 anchor="start",
                 fill=fill,
                 italic=kind == "grad",
-                extra='xml:space="preserve"',
             )
         )
         x += svg.text_width(text, LABEL_SIZE, italic=kind == "grad")

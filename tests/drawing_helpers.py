@@ -246,7 +246,7 @@ def problems(picture: Picture) -> list[str]:
                 for p in e.points
             )
             for edge in picture.edges:
-                if edge.group != a.group and edge.source != "" and not _same_line(edge, a.group):
+                if edge.group != a.group:
                     other = min(distance_to_box(p, a.box) for p in edge.points)
                     if other <= own_distance:
                         found.append(
@@ -256,10 +256,6 @@ def problems(picture: Picture) -> list[str]:
         if not inside(a.box, (0, 0, picture.width, picture.height)):
             found.append(f"text {a.content!r} ({a.group}) leaves the picture")
     return found
-
-
-def _same_line(edge: Edge, group: str) -> bool:
-    return edge.group == group
 
 
 def _clear_of_ellipse(box: Rect, shape: Shape) -> bool:
@@ -401,3 +397,20 @@ def choose_layout_path(path: str, monkeypatch: Any, folder: Path) -> None:
     if path == "in-process":
         monkeypatch.setenv("PATH", str(folder))  # an empty folder: no dot
         assert shutil.which("dot") is None
+
+
+def every_operation() -> Value:
+    """Every kind of node: numbers folded in, n-ary sum and dot, max and min, unary functions."""
+    import microgradient as mg
+
+    x, y = Value(1.5, label="x"), Value(-0.5, label="y")
+    terms = [
+        x**2.5 + 2**x - 3 / x + (2 - x),
+        mg.sum([x, y * 2, 3.0]),
+        mg.dot([x, y], [y, x]),
+        mg.max(x, y) + mg.min(x, 0.0),
+        x.tan() + y.atan() + x.softplus() + y.abs() + x.sqrt() + x.log() + y.sin() + y.cos(),
+    ]
+    root = mg.sum(terms).sigmoid()
+    root.backward()
+    return root

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from drawing_helpers import (
     choose_layout_path,
+    every_operation,
     negatives,
     neuron,
     parse,
@@ -34,6 +35,7 @@ GRAPHS: dict[str, Callable[[], Value]] = {
     "shopping": shopping,
     "Chinese shopping": lambda: shopping(chinese=True),
     "negatives": negatives,
+    "every operation": every_operation,
     "random 1": lambda: random_graph(1),
     "random 2": lambda: random_graph(2),
     "random 3": lambda: random_graph(3),

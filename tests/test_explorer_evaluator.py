@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import py_mini_racer
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,8 +24,6 @@ import microgradient as mg
 from microgradient import Value, explorer
 from microgradient.engine import BUILTIN_OPERATIONS
 from microgradient.errors import MicrogradientError
-
-py_mini_racer = pytest.importorskip("py_mini_racer")
 
 Recipe = list[tuple[Any, ...]]
 
@@ -195,6 +194,21 @@ def assert_agrees(result: dict[str, Any], nodes: list[Value]) -> None:
         assert same(result["grads"][slot], node.grad), (slot, node.op, node.grad)
 
 
+def assert_same_as_the_traced_program(program: dict[str, Any], traced: mg.Program) -> None:
+    """The page numbers and describes the nodes as mg.trace does (contract 4)."""
+    operations = [
+        (slot, node["op"], tuple(node["args"]), node["constant"], node["coefficients"])
+        for slot, node in enumerate(program["nodes"])
+        if node["args"]
+    ]
+    assert operations == [
+        (i.slot, i.op, i.args, i.constant, None if i.coefficients is None else list(i.coefficients))
+        for i in traced.instructions
+    ]
+    leaves = [slot for slot, node in enumerate(program["nodes"]) if not node["args"]]
+    assert leaves == list(traced.input_slots) and program["output"] == traced.output
+
+
 def build(recipe: Recipe, point: Sequence[float]) -> list[Value] | MicrogradientError:
     try:
         return replay(recipe, point)
@@ -213,6 +227,7 @@ def test_values_and_gradients_agree_with_the_engine(
     if isinstance(nodes, MicrogradientError):
         return  # this recipe is undefined at this point; the second half of the test covers that
     program = explorer.page_program(nodes[-1])
+    assert_same_as_the_traced_program(program, mg.trace(nodes[-1]))
     assert_agrees(page().run(program), nodes)
 
     order = mg.topological_order(nodes[-1])

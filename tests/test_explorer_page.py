@@ -21,7 +21,8 @@ import pytest
 import microgradient as mg
 from microgradient import Value
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("MICROGRADIENT_REQUIRE_BROWSER") != "1":
+    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "test-results" / "explorer"
 CHROMIUM_FLAGS = [

@@ -654,3 +654,22 @@ def test_dot_is_described_by_its_public_attributes(weights: list[Any], inputs: l
     assert rebuilt == pytest.approx(node.data, rel=1e-15)
     assert Value(1.0).coefficients is None
     assert (Value(1.0) * 2).coefficients is None
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@settings(max_examples=30, deadline=None)
+@given(x=real, c=number)
+def test_ties_split_the_gradient_in_halves_at_every_order(name: str, x: float, c: float) -> None:
+    """At a tie each operand gets half the gradient; the second derivatives are those of
+    the halves (max and min are linear on each side of the tie)."""
+    function = getattr(mg, name)
+    a, b = Value(x), Value(x)
+    out = function(a * a, b * b)  # a tie between two different nodes, with curvature
+    out.backward(create_graph=True)
+    assert (a.grad.data, b.grad.data) == (x, x)  # half of 2x each
+    assert mg.gradients(a.grad, [a, b]) == [1.0, 0.0]
+    v = Value(float(c))
+    tied = function(v, c)  # a Value tied with a plain number
+    tied.backward()
+    assert (tied.data, v.grad, tied.constant) == (float(c), 0.5, float(c))
+    assert mg.grad(mg.grad(lambda t: function(t * t, t * t)))(x) == 2.0

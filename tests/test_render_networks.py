@@ -74,7 +74,7 @@ def test_a_collapsed_neuron_shows_its_output_value_and_gradient() -> None:
     numbers = {t.css_class: t.content for t in picture.texts if t.group == node}
     assert numbers["mg-value"] == mg.format_number(out.data)
     assert numbers["mg-grad"] == "1"
-    assert numbers["mg-detail"] == "tanh"
+    assert numbers["mg-group-detail"] == "tanh"
     # the inputs stay, with their own numbers; the parameters are inside the box
     labels = [t.content for t in picture.texts if t.css_class == "mg-label"]
     assert "x1" in labels and "w1" not in labels
@@ -82,7 +82,7 @@ def test_a_collapsed_neuron_shows_its_output_value_and_gradient() -> None:
 
 def test_collapse_by_layer_draws_one_box_per_layer() -> None:
     picture = parse(mg.to_svg(demo_loss(), collapse="layer"))
-    details = [t.content for t in picture.texts if t.css_class == "mg-detail"]
+    details = [t.content for t in picture.texts if t.css_class == "mg-group-detail"]
     assert details == ["16 neurons · relu", "16 neurons · relu", "1 neuron · linear"]
     assert problems(picture) == []
 

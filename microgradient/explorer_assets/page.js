@@ -92,6 +92,7 @@
   Explorer.prototype.findDrawing = function () {
     var self = this;
     var svg = this.root.querySelector(".mg-graph svg");
+    fitToWidth(svg, this.root.querySelector(".mg-graph"));
     var first = core.evaluate(this.program, null, this.compiled);
     this.nodeGroups = {};
     this.errorLabels = {};
@@ -134,6 +135,21 @@
       self.edges.push(edge);
     });
   };
+
+  /* A drawing wider than its place is shrunk to fit, down to half its size; past that it
+   * scrolls, so its text stays readable. */
+  function fitToWidth(svg, area) {
+    var box = svg.viewBox.baseVal;
+    if (!box || !box.width) return;
+    var natural = svg.width.baseVal.value || box.width; // CSS pixels
+    function fit() {
+      var scale = Math.max(0.5, Math.min(1, (area.clientWidth - 16) / natural));
+      svg.style.width = natural * scale + "px";
+      svg.style.height = (natural * scale * box.height) / box.width + "px";
+    }
+    fit();
+    window.addEventListener("resize", fit);
+  }
 
   function slotsOf(group, selector, initial, spec) {
     return Array.prototype.map.call(group.querySelectorAll(selector), function (text) {
@@ -636,7 +652,11 @@
       if (result.errors[slot]) paragraph(content, "Error: " + result.errors[slot], "mg-error-text");
       else paragraph(content, "value " + formatNumber(result.values[slot], spec), "mg-value-text");
       if (result.grads !== null) {
-        paragraph(content, "grad \u2202" + this.name(this.program.output) + "/\u2202" + this.name(slot) + " = " + formatNumber(result.grads[slot], spec), "mg-grad-text");
+        paragraph(
+          content,
+          "grad \u2202" + this.name(this.program.output) + "/\u2202" + this.name(slot) + " = " + formatNumber(result.grads[slot], spec) + " (after the whole backward pass)",
+          "mg-grad-text"
+        );
         if (this.consumers[slot].length > 1) paragraph(content, this.sumWords(slot, { processed: allOf(this.operations), grads: result.grads }));
         this.pathWords(content, slot);
       }

@@ -1,0 +1,676 @@
+"""Batched replay: a program run on B samples at once, with array operations.
+
+A *plan* (made once per program and per set of batched inputs) schedules the
+instructions by level (the longest path from an input) and gathers the
+instructions of one level that do the same thing into a *group*, evaluated by a
+few array operations:
+
+* ``dot`` nodes with the same Value * Value inputs (a layer's neurons) become one
+  matrix product, ``X @ W.T``, plus their bias terms;
+* like element-wise operations (a layer's activations) run on a whole block;
+* registered Operations run sample by sample.
+
+Each group's result is a block: ``(B, m)`` if it depends on a batched input, else
+``(m,)`` (shared by the batch, e.g. a weight penalty). A group reads its operands
+by slicing or ``take`` from earlier blocks, and the backward pass sends each
+gradient back the same way, summing over the batch where a shared value fed
+batched ones: so a parameter's gradient is the sum over the batch.
+
+Arrays come from any namespace of the Python array API standard (NumPy by
+default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``;
+computation is in float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import array_api_compat
+import numpy as np
+
+from microgradient.errors import MicrogradientError, TracingError
+from microgradient.primitives import (
+    Primitive,
+    array_function,
+    operation_forward,
+    operation_slopes,
+    primitive,
+)
+
+if TYPE_CHECKING:
+    from microgradient.program import Instruction, Program, Result
+
+BATCHED_INPUTS = 0  # the group holding the batched inputs, one column each
+SHARED_INPUTS = 1  # the group holding the other inputs (parameters), a vector
+
+
+def as_batch_column(given: Any, what: str) -> Any | None:
+    """A fed value as a 1-D float64 array, or ``None`` if it is a single number."""
+    if isinstance(given, (list, tuple)):
+        array: Any = np.asarray(given, dtype=np.float64)
+    elif array_api_compat.is_array_api_obj(given):
+        array = given
+    else:
+        raise TracingError(f"run: {what} was fed {given!r}; feed a number or a 1-D array")
+    if array.ndim == 0:
+        return None
+    if array.ndim != 1:
+        raise TracingError(
+            f"run: {what} was fed an array of shape {tuple(array.shape)}; "
+            "feed a 1-D array (one entry per sample)"
+        )
+    return array
+
+
+def namespace_of(array: Any) -> Any:
+    """The array-API namespace of ``array``."""
+    return array_api_compat.array_namespace(array)
+
+
+# ---- the plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Operands found in one group's block: its ``columns``, at ``positions`` of the gather."""
+
+    group: int
+    columns: tuple[int, ...]
+    positions: tuple[int, ...]
+    whole: bool  # the columns are all of the block's, in order
+    span: tuple[int, int] | None  # the columns are this contiguous range
+    in_order: bool  # the positions are 0, 1, ..., size - 1
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Where the operands of a group are, in order; ``inverse`` reorders joined sources."""
+
+    sources: tuple[Source, ...]
+    size: int
+    inverse: tuple[int, ...] | None
+
+
+@dataclass
+class Group:
+    kind: str  # "primitive", "dot", "sum", "operation", "inputs"
+    members: list[Instruction]
+    batched: bool
+    entry: Primitive | None = None
+    gathers: list[Gather] = field(default_factory=list)
+    constants: list[float] = field(default_factory=list)
+    k: int = 0
+    scaled: int = 0
+    common_inputs: bool = False
+    coefficients: list[list[float]] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.members)
+
+
+class Plan:
+    """The groups of a program for one set of batched inputs (see the module docs)."""
+
+    def __init__(self, program: Program, batched_positions: frozenset[int]) -> None:
+        self.program = program
+        slots = program.input_slots
+        batched_inputs = [slots[p] for p in sorted(batched_positions)]
+        shared_inputs = [s for p, s in enumerate(slots) if p not in batched_positions]
+        self.location: dict[int, tuple[int, int]] = {}
+        self.groups: list[Group] = []
+        self.batched: dict[int, bool] = {}
+        for slots_, batched in ((batched_inputs, True), (shared_inputs, False)):
+            for column, slot in enumerate(slots_):
+                self.location[slot] = (len(self.groups), column)
+                self.batched[slot] = batched
+            self.groups.append(Group("inputs", [], batched))
+        self.input_columns = (batched_inputs, shared_inputs)
+        self.widths = [len(batched_inputs), len(shared_inputs)]
+        leaf_at = dict(zip(slots, program.inputs))
+        self.batched_leaves = [leaf_at[s] for s in batched_inputs]
+        self.shared_leaves = [leaf_at[s] for s in shared_inputs]
+        self.shared_positions = [p for p in range(len(slots)) if p not in batched_positions]
+        # index arrays, per array namespace and device, and the rounds of _spread
+        self.index_cache: dict[tuple[str, str], dict[tuple[Any, ...], Any]] = {}
+        self.spread_rounds: dict[tuple[int, ...], list[tuple[list[int], list[int]]]] = {}
+        level = dict.fromkeys(slots, 0)
+        buckets: dict[tuple[Any, ...], list[Instruction]] = {}
+        for instruction in program.instructions:
+            args = instruction.args
+            level[instruction.slot] = 1 + max(level[a] for a in args)
+            self.batched[instruction.slot] = any(self.batched[a] for a in args)
+            key = self._key(instruction, level[instruction.slot])
+            buckets.setdefault(key, []).append(instruction)
+        # a bucket's members are independent (same level); earlier levels come first
+        for key in sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot)):
+            self._add_group(key, buckets[key])
+
+    def _key(self, instruction: Instruction, level: int) -> tuple[Any, ...]:
+        op, args = instruction.op, instruction.args
+        pattern = tuple(self.batched[a] for a in args)
+        if op == "dot":
+            coefficients = instruction.coefficients or ()
+            k = (len(args) - len(coefficients)) // 2
+            return (level, "dot", k, len(coefficients), pattern)
+        if op == "sum":
+            return (level, "sum", pattern)
+        if op in self.program.operations:
+            return (level, "operation", instruction.slot)
+        return (level, "primitive", op, len(args), pattern)
+
+    def _gather(self, slots: Sequence[int]) -> Gather:
+        found: dict[int, tuple[list[int], list[int]]] = {}
+        for position, slot in enumerate(slots):
+            group, column = self.location[slot]
+            columns, positions = found.setdefault(group, ([], []))
+            columns.append(column)
+            positions.append(position)
+        sources = []
+        for g, (columns, positions) in found.items():
+            first = columns[0]
+            contiguous = columns == list(range(first, first + len(columns)))
+            sources.append(
+                Source(
+                    g,
+                    tuple(columns),
+                    tuple(positions),
+                    whole=contiguous and first == 0 and len(columns) == self.widths[g],
+                    span=(first, first + len(columns)) if contiguous else None,
+                    in_order=positions == list(range(len(slots))),
+                )
+            )
+        inverse = None
+        if len(sources) > 1:
+            order = [p for source in sources for p in source.positions]
+            inverse_list = [0] * len(order)
+            for i, p in enumerate(order):
+                inverse_list[p] = i
+            inverse = tuple(inverse_list)
+        return Gather(tuple(sources), len(slots), inverse)
+
+    def _add_group(self, key: tuple[Any, ...], members: list[Instruction]) -> None:
+        kind = key[1]
+        batched = any(self.batched[m.slot] for m in members)
+        group = Group(kind, members, batched)
+        group.constants = [m.constant or 0.0 for m in members]
+        if kind == "primitive":
+            group.entry = primitive(members[0].op, len(members[0].args))
+            for j in range(len(members[0].args)):
+                group.gathers.append(self._gather([m.args[j] for m in members]))
+        elif kind == "dot":
+            k, scaled = key[2], key[3]
+            group.k, group.scaled = k, scaled
+            firsts = [a for m in members for a in m.args[:k]]
+            seconds = [m.args[k : 2 * k] for m in members]
+            group.common_inputs = all(s == seconds[0] for s in seconds)
+            second_slots = (
+                list(seconds[0]) if group.common_inputs else [a for s in seconds for a in s]
+            )
+            group.gathers = [
+                self._gather(firsts),
+                self._gather(second_slots),
+                self._gather([a for m in members for a in m.args[2 * k :]]),
+            ]
+            group.coefficients = [list(m.coefficients or ()) for m in members]
+        elif kind == "sum":
+            group.k = len(members[0].args)
+            group.gathers = [self._gather([a for m in members for a in m.args])]
+        else:
+            group.gathers = [self._gather([a]) for a in members[0].args]
+        for column, member in enumerate(members):
+            self.location[member.slot] = (len(self.groups), column)
+        self.groups.append(group)
+        self.widths.append(len(members))
+
+
+def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
+    plans: dict[frozenset[int], Plan] = program._batch_plans
+    plan = plans.get(batched_positions)
+    if plan is None:
+        plan = plans[batched_positions] = Plan(program, batched_positions)
+    return plan
+
+
+# ---- running ------------------------------------------------------------------------
+
+
+def run_batch(
+    program: Program, numbers: list[float], arrays: dict[int, Any], gradient: Any
+) -> Result:
+    """Evaluate ``program`` on a batch: see :meth:`~microgradient.Program.run`."""
+    from microgradient.program import Result
+
+    if not arrays:
+        raise TracingError(
+            "run: a gradient array needs a batch: feed at least one input a 1-D array"
+        )
+    xp = array_api_compat.array_namespace(*arrays.values())
+    first = next(iter(arrays.values()))
+    device = array_api_compat.device(first)
+    size = int(first.shape[0])
+    for position, array in arrays.items():
+        if int(array.shape[0]) != size:
+            raise TracingError(
+                f"run: {program._describe_input(position)} was fed {int(array.shape[0])} samples "
+                f"but another input {size}; every batched input needs the same length"
+            )
+    plan = plan_for(program, frozenset(arrays))
+    run = _Run(plan, xp, device, size)
+    with run.quiet():
+        batched_inputs = [
+            xp.asarray(arrays[p], dtype=xp.float64, device=device) for p in sorted(arrays)
+        ]
+        shared = [numbers[p] for p in plan.shared_positions]
+        run.forward(batched_inputs, shared)
+        seed = _seed(xp, device, size, gradient)
+        run.backward(seed)
+        value = run.value(program.output)
+        grads: dict[Any, Any] = {}
+        batched_grads = run.grads[BATCHED_INPUTS]
+        for column, leaf in enumerate(plan.batched_leaves):
+            grads[leaf] = (
+                batched_grads[:, column]
+                if batched_grads is not None
+                else xp.zeros(size, dtype=xp.float64, device=device)
+            )
+        shared_grads = run.grads[SHARED_INPUTS]
+        shared_floats = _floats(shared_grads) if shared_grads is not None else [0.0] * len(shared)
+        grads.update(zip(plan.shared_leaves, shared_floats))
+    if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
+        value, grads = _exactly(program, numbers, arrays, gradient, run)
+    return Result(value, grads)
+
+
+def _seed(xp: Any, device: Any, size: int, gradient: Any) -> Any:
+    if isinstance(gradient, (int, float)):
+        return xp.full((size,), float(gradient), dtype=xp.float64, device=device)
+    seed = xp.asarray(gradient, dtype=xp.float64, device=device)
+    if tuple(seed.shape) != (size,):
+        raise TracingError(
+            f"run: the gradient has shape {tuple(seed.shape)}; give a number or {size} numbers"
+        )
+    return seed
+
+
+def _floats(array: Any) -> list[float]:
+    values: list[float] = array.tolist()
+    return values
+
+
+class _Run:
+    """One evaluation of a plan: the blocks of every group, then their gradients."""
+
+    def __init__(self, plan: Plan, xp: Any, device: Any, size: int) -> None:
+        self.plan = plan
+        self.xp = xp
+        self.device = device
+        self.size = size
+        self.blocks: list[Any] = [None] * len(plan.groups)
+        self.saved: list[tuple[Any, ...]] = [()] * len(plan.groups)
+        self.grads: list[Any] = [None] * len(plan.groups)
+        self._indices = plan.index_cache.setdefault((xp.__name__, str(device)), {})
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """NumPy warns about inf and nan in branches ``where`` discards: silence that."""
+        if array_api_compat.is_numpy_namespace(self.xp):
+            with np.errstate(all="ignore"):
+                yield
+        else:
+            yield
+
+    def index(self, positions: Sequence[int]) -> Any:
+        key = tuple(positions)
+        array = self._indices.get(key)
+        if array is None:
+            array = self._indices[key] = self.xp.asarray(
+                key, dtype=self.xp.int64, device=self.device
+            )
+        return array
+
+    def vector(self, numbers: Sequence[float]) -> Any:
+        return self.xp.asarray(list(numbers), dtype=self.xp.float64, device=self.device)
+
+    def constants(self, g: int, what: str, numbers: Sequence[Any]) -> Any:
+        """An array of numbers fixed by the plan (a group's constants), made once."""
+        key = (-g, what)  # never an index key: those are tuples of non-negative ints
+        array = self._indices.get(key)
+        if array is None:
+            array = self._indices[key] = self.xp.asarray(
+                numbers, dtype=self.xp.float64, device=self.device
+            )
+        return array
+
+    # ---- forward --------------------------------------------------------------------
+
+    def forward(self, batched_inputs: list[Any], shared: list[float]) -> None:
+        xp = self.xp
+        self.blocks[BATCHED_INPUTS] = xp.stack(batched_inputs, axis=1) if batched_inputs else None
+        self.blocks[SHARED_INPUTS] = self.vector(shared)
+        for g in range(2, len(self.plan.groups)):
+            group = self.plan.groups[g]
+            if group.kind == "primitive":
+                self.blocks[g] = self._primitive(g, group)
+            elif group.kind == "dot":
+                self.blocks[g] = self._dot(g, group)
+            elif group.kind == "sum":
+                self.blocks[g] = self._sum(g, group)
+            else:
+                self.blocks[g] = self._operation(g, group)
+
+    def gather(self, gather: Gather) -> Any:
+        xp = self.xp
+        parts = []
+        for source in gather.sources:
+            block = self.blocks[source.group]
+            if source.whole:
+                parts.append(block)
+            elif source.span is not None:
+                parts.append(block[..., source.span[0] : source.span[1]])
+            else:
+                parts.append(xp.take(block, self.index(source.columns), axis=block.ndim - 1))
+        if gather.inverse is None:
+            return parts[0]
+        if any(part.ndim == 2 for part in parts):
+            parts = [self._batched(part) for part in parts]
+        joined = xp.concat(parts, axis=-1)
+        return xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
+
+    def _batched(self, block: Any) -> Any:
+        if block.ndim == 2:
+            return block
+        return self.xp.broadcast_to(block[None, :], (self.size, block.shape[0]))
+
+    def _primitive(self, g: int, group: Group) -> Any:
+        xp, entry = self.xp, group.entry
+        assert entry is not None
+        operands = [self.gather(gather) for gather in group.gathers]
+        a = operands[0]
+        b = operands[1] if len(operands) > 1 else None
+        c = self.constants(g, "constants", group.constants)
+        for n, check in enumerate(entry.checks):
+            failed = array_function(check.condition)(xp, a, b, c, None)
+            if bool(xp.any(failed)):
+                raise self._domain_error(group, n, failed, operands)
+        out = array_function(entry.forward)(xp, a, b, c, None)
+        if group.batched and out.ndim == 1:
+            out = self._batched(out)
+        self.saved[g] = (a, b, c, out)
+        return out
+
+    def _first(self, flags: Any) -> tuple[int | None, int]:
+        xp = self.xp
+        flat = xp.reshape(xp.astype(flags, xp.int8), (-1,))
+        i = int(xp.argmax(flat))
+        width = flags.shape[-1]
+        return (i // width if flags.ndim == 2 else None), i % width
+
+    def _domain_error(
+        self, group: Group, check: int, failed: Any, operands: list[Any]
+    ) -> MicrogradientError:
+        sample, member = self._first(failed)
+        values = [_pick(x, sample, member) for x in operands]
+        return self.plan.program.domain_error(group.members[member], check, values, sample)
+
+    def _dot(self, g: int, group: Group) -> Any:
+        xp = self.xp
+        m, k, s = group.width, group.k, group.scaled
+        out = None
+        p = q = None
+        if k:
+            p = self.gather(group.gathers[0])
+            p = xp.reshape(p, (*p.shape[:-1], m, k))
+            q = self.gather(group.gathers[1])
+            if group.common_inputs:
+                if p.ndim == 2:
+                    out = xp.matmul(q, xp.permute_dims(p, (1, 0)))
+                else:
+                    out = xp.sum(p * q[..., None, :], axis=-1)
+            else:
+                q = xp.reshape(q, (*q.shape[:-1], m, k))
+                out = xp.sum(p * q, axis=-1)
+        scaled = coefficients = None
+        if s:
+            scaled = self.gather(group.gathers[2])
+            scaled = xp.reshape(scaled, (*scaled.shape[:-1], m, s))
+            coefficients = self.constants(g, "coefficients", group.coefficients)
+            term = xp.sum(scaled * coefficients, axis=-1)
+            out = term if out is None else out + term
+        if any(group.constants):
+            constants = self.constants(g, "constants", group.constants)
+            out = constants if out is None else out + constants
+        if out is None:
+            out = xp.zeros((m,), dtype=xp.float64, device=self.device)
+        if group.batched and out.ndim == 1:
+            out = self._batched(out)
+        self.saved[g] = (p, q, coefficients)
+        return out
+
+    def _sum(self, g: int, group: Group) -> Any:
+        xp = self.xp
+        terms = self.gather(group.gathers[0])
+        terms = xp.reshape(terms, (*terms.shape[:-1], group.width, group.k))
+        out = xp.sum(terms, axis=-1)
+        if any(group.constants):
+            out = out + self.constants(g, "constants", group.constants)
+        return self._batched(out) if group.batched else out
+
+    def _operation(self, g: int, group: Group) -> Any:
+        xp = self.xp
+        operation = self.plan.program.operations[group.members[0].op]
+        columns = [self._samples(self.gather(gather), group.batched) for gather in group.gathers]
+        forward = operation_forward(operation)
+        outs = []
+        for sample, values in enumerate(zip(*columns)):
+            try:
+                outs.append(forward(*values))
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
+        out = self.vector(outs)
+        out = xp.reshape(out, (self.size, 1)) if group.batched else out
+        self.saved[g] = (columns, outs)
+        return out
+
+    def _samples(self, block: Any, batched: bool) -> list[float]:
+        """A one-column block as a list of floats, one per sample (one if not batched)."""
+        block = self._batched(block) if batched else block
+        return _floats(self.xp.reshape(block, (-1,)))
+
+    def value(self, slot: int) -> Any:
+        g, column = self.plan.location[slot]
+        return self.blocks[g][..., column]
+
+    # ---- backward -------------------------------------------------------------------
+
+    def backward(self, seed: Any) -> None:
+        xp = self.xp
+        g, column = self.plan.location[self.plan.program.output]
+        output = Source(g, (column,), (0,), self.plan.widths[g] == 1, (column, column + 1), True)
+        self.scatter(Gather((output,), 1, None), xp.reshape(seed, (self.size, 1)))
+        for g in range(len(self.plan.groups) - 1, 1, -1):
+            upstream = self.grads[g]
+            if upstream is None:
+                continue
+            group = self.plan.groups[g]
+            if group.kind == "primitive":
+                self._primitive_backward(g, group, upstream)
+            elif group.kind == "dot":
+                self._dot_backward(g, group, upstream)
+            elif group.kind == "sum":
+                shape = (*upstream.shape, group.k)
+                ones = xp.broadcast_to(upstream[..., None], shape)
+                self.scatter(group.gathers[0], xp.reshape(ones, (*shape[:-2], -1)))
+            else:
+                self._operation_backward(g, group, upstream)
+
+    def scatter(self, gather: Gather, contribution: Any) -> None:
+        """Add ``contribution`` (one column per gathered operand) to the sources' gradients."""
+        xp = self.xp
+        for source in gather.sources:
+            part = contribution
+            if not source.in_order:
+                part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
+            g = source.group
+            if part.ndim == 2 and not self.plan.groups[g].batched:
+                part = xp.sum(part, axis=0)  # a shared value's gradient sums over the batch
+            elif part.ndim == 1 and self.plan.groups[g].batched:
+                part = self._batched(part)
+            if not source.whole:
+                part = self._spread(part, source.columns, self.plan.widths[g])
+            self.grads[g] = part if self.grads[g] is None else self.grads[g] + part
+
+    def _spread(self, part: Any, columns: tuple[int, ...], width: int) -> Any:
+        """``part``'s columns put at ``columns`` of a zero block ``width`` wide, repeats summed."""
+        xp = self.xp
+        rounds = self.plan.spread_rounds.get(columns)
+        if rounds is None:
+            rounds = self.plan.spread_rounds[columns] = _rounds(columns)
+        total = None
+        for positions, targets in rounds:
+            block = xp.zeros((*part.shape[:-1], width), dtype=xp.float64, device=self.device)
+            chosen = (
+                part
+                if len(positions) == len(columns)
+                else xp.take(part, self.index(positions), axis=part.ndim - 1)
+            )
+            block = _set_columns(block, self.index(targets), chosen)
+            total = block if total is None else total + block
+        return total
+
+    def _primitive_backward(self, g: int, group: Group, upstream: Any) -> None:
+        xp, entry = self.xp, group.entry
+        assert entry is not None
+        a, b, c, out = self.saved[g]
+        for gather, derivative in zip(group.gathers, entry.derivatives):
+            local = array_function(derivative)(xp, a, b, c, out)
+            contribution = upstream * local
+            if entry.unbounded:  # as in the eager engine: a zero gradient stays zero
+                contribution = xp.where(upstream == 0.0, xp.zeros_like(contribution), contribution)
+            self.scatter(gather, contribution)
+
+    def _dot_backward(self, g: int, group: Group, upstream: Any) -> None:
+        xp = self.xp
+        m, k, s = group.width, group.k, group.scaled
+        p, q, coefficients = self.saved[g]
+        if k:
+            if group.common_inputs and p.ndim == 2:
+                # q: (B, k) or (k,); p: (m, k); upstream: (B, m) or (m,)
+                if upstream.ndim == 2 and q.ndim == 2:
+                    dp = xp.matmul(xp.permute_dims(upstream, (1, 0)), q)
+                else:
+                    total = xp.sum(upstream, axis=0) if upstream.ndim == 2 else upstream
+                    dp = total[:, None] * q[None, :]
+                dq = xp.matmul(upstream, p)
+            else:
+                qx = q[..., None, :] if group.common_inputs else q
+                dp = upstream[..., None] * qx
+                if dp.ndim == 3 and p.ndim == 2:
+                    dp = xp.sum(dp, axis=0)
+                dq = upstream[..., None] * p
+                if group.common_inputs:
+                    dq = xp.sum(dq, axis=-2)
+            self.scatter(group.gathers[0], xp.reshape(dp, (*dp.shape[:-2], m * k)))
+            if not group.common_inputs:
+                dq = xp.reshape(dq, (*dq.shape[:-2], m * k))
+            self.scatter(group.gathers[1], dq)
+        if s:
+            ds = upstream[..., None] * coefficients
+            self.scatter(group.gathers[2], xp.reshape(ds, (*ds.shape[:-2], m * s)))
+
+    def _operation_backward(self, g: int, group: Group, upstream: Any) -> None:
+        operation = self.plan.program.operations[group.members[0].op]
+        columns, outs = self.saved[g]
+        ups = self._samples(upstream, group.batched)
+        slopes = operation_slopes(operation)
+        contributions: list[list[float]] = [[] for _ in group.gathers]
+        for sample, (up, values, out) in enumerate(zip(ups, zip(*columns), outs)):
+            # as in the eager engine, derivatives are not evaluated for a zero gradient
+            try:
+                locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
+            for j, local in enumerate(locals_):
+                contributions[j].append(up * local if local != 0.0 else 0.0)
+        for gather, contribution in zip(group.gathers, contributions):
+            block = self.xp.reshape(self.vector(contribution), (-1, 1))
+            self.scatter(gather, block if group.batched else block[0])
+
+
+def _in_sample(sample: int, batched: bool) -> str:
+    return f" (in sample {sample} of the batch)" if batched else ""
+
+
+def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+    """Split positions into rounds without repeated columns: (positions, their columns)."""
+    rounds = []
+    remaining = list(range(len(columns)))
+    while remaining:
+        seen: set[int] = set()
+        now: list[int] = []
+        later: list[int] = []
+        for i in remaining:
+            (later if columns[i] in seen else now).append(i)
+            seen.add(columns[i])
+        rounds.append((now, [columns[i] for i in now]))
+        remaining = later
+    return rounds
+
+
+def _set_columns(block: Any, columns: Any, values: Any) -> Any:
+    """``block`` with ``values`` written at ``columns`` of its last axis."""
+    if hasattr(block, "at"):  # JAX arrays are immutable
+        return block.at[..., columns].set(values)
+    block[..., columns] = values
+    return block
+
+
+def _pick(x: Any, sample: int | None, member: int) -> float:
+    if x is None:
+        return float("nan")
+    if x.ndim == 2:
+        return float(x[sample if sample is not None else 0, member])
+    return float(x[member])
+
+
+def _exactly(
+    program: Program,
+    numbers: list[float],
+    arrays: dict[int, Any],
+    gradient: Any,
+    run: _Run,
+) -> tuple[Any, dict[Any, Any]]:
+    """The batch replayed sample by sample, following the engine's chain rule exactly.
+
+    Used when a gradient is infinite or nan: arrays multiply zero by infinity where
+    the engine's chain rule skips the term (0 * inf = 0).
+    """
+    xp, device = run.xp, run.device
+    seeds = _floats(_seed(xp, device, run.size, gradient))
+    columns = {p: _floats(xp.asarray(a, dtype=xp.float64)) for p, a in arrays.items()}
+    values: list[float] = []
+    per_input: list[list[float]] = [[] for _ in program.inputs]
+    for sample in range(run.size):
+        point = list(numbers)
+        for p, column in columns.items():
+            point[p] = column[sample]
+        try:
+            value, grads = program._exact_replay(point, seeds[sample])
+        except MicrogradientError as error:
+            raise type(error)(f"{error} (in sample {sample} of the batch)") from None
+        values.append(value)
+        for collected, grad in zip(per_input, grads):
+            collected.append(grad)
+    result: dict[Any, Any] = {}
+    for position, (leaf, collected) in enumerate(zip(program.inputs, per_input)):
+        if position in arrays:
+            result[leaf] = xp.asarray(collected, dtype=xp.float64, device=device)
+        else:
+            result[leaf] = (
+                math.fsum(collected) if all(map(math.isfinite, collected)) else sum(collected)
+            )
+    return xp.asarray(values, dtype=xp.float64, device=device), result

@@ -1,0 +1,216 @@
+"""Batched programs against the eager engine run sample by sample, with NumPy and PyTorch."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from program_graphs import eager, leaf_values, recipes, same
+
+import microgradient as mg
+from microgradient import TracingError, Value, nn
+from microgradient.batch import plan_for
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - depends on the machine
+    torch = None
+
+REQUIRE_TORCH = os.environ.get("MICROGRADIENT_REQUIRE_TORCH") == "1"
+needs_torch = pytest.mark.skipif(
+    torch is None and not REQUIRE_TORCH,
+    reason="PyTorch is not installed (CI installs it and sets MICROGRADIENT_REQUIRE_TORCH=1)",
+)
+
+N_LEAVES = 3
+batches = st.integers(1, 4).flatmap(
+    lambda b: st.lists(st.lists(leaf_values, min_size=b, max_size=b), min_size=3, max_size=3)
+)
+
+
+def check_batch(recipe: Any, traced_at: Any, columns: Any, batched: Any, to_array: Any) -> None:
+    """Run the traced recipe on a batch and compare every sample with the engine."""
+    made = eager(recipe, traced_at)
+    if made is None:
+        return
+    leaves, root, built, _ = made
+    program = mg.trace(root)
+    size = len(columns[0])
+    # a shared leaf takes its first value for every sample
+    points = [
+        [columns[i][s] if batched[i] else columns[i][0] for i in range(N_LEAVES)]
+        for s in range(size)
+    ]
+    feed = {}
+    for i, leaf in enumerate(leaves):
+        if leaf in program.inputs:
+            feed[leaf] = to_array(columns[i]) if batched[i] else columns[i][0]
+    if not any(batched[i] and leaves[i] in program.inputs for i in range(N_LEAVES)):
+        return
+    references = []
+    errors: set[type[Exception]] = set()
+    for point in points:
+        try:
+            reference = eager(built, point, errors)
+        except mg.MicrogradientError:
+            continue
+        assert reference is not None
+        if reference[3] is not None:
+            errors.add(type(reference[3]))
+        references.append(reference)
+    if errors:
+        with pytest.raises(mg.MicrogradientError) as raised:
+            program.run(feed)
+        assert type(raised.value) in errors  # (an error in shared values names no sample)
+        return
+    result = program.run(feed)
+    values = np.asarray(result.value).tolist()
+    for s, (_, ref_root, _, _) in enumerate(references):
+        assert same(values[s], ref_root.data), (s, values[s], ref_root.data)
+    for i, leaf in enumerate(leaves):
+        if leaf not in program.inputs:
+            continue
+        per_sample = [ref_leaves[i].grad for ref_leaves, _, _, _ in references]
+        grad = result.grads[leaf]
+        if batched[i]:
+            got = np.asarray(grad).tolist()
+            assert all(same(g, r) for g, r in zip(got, per_sample)), (i, got, per_sample)
+        else:
+            assert isinstance(grad, float)
+            assert same(grad, sum(per_sample), rel=1e-8), (i, grad, per_sample)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    recipes(),
+    st.lists(leaf_values, min_size=3, max_size=3),
+    batches,
+    st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_numpy_batches_match_the_engine_sample_by_sample(
+    recipe, traced_at, columns, batched
+) -> None:  # type: ignore[no-untyped-def]
+    check_batch(recipe, traced_at, columns, batched, np.asarray)
+
+
+@needs_torch
+@settings(max_examples=40, deadline=None)
+@given(
+    recipes(),
+    st.lists(leaf_values, min_size=3, max_size=3),
+    batches,
+    st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_torch_batches_match_the_engine(recipe, traced_at, columns, batched) -> None:  # type: ignore[no-untyped-def]
+    check_batch(recipe, traced_at, columns, batched, lambda c: torch.tensor(c, dtype=torch.float64))
+
+
+def mlp_loss(sizes: list[int]) -> tuple[nn.MLP, list[Value], Value, Value]:
+    model = nn.MLP(2, sizes, activation="tanh", seed=3)
+    xs = [Value(0.0, label="x0"), Value(0.0, label="x1")]
+    target = Value(0.0, label="y")
+    loss = (model(xs) - target) ** 2 + 1e-3 * nn.l2(model.parameters())  # type: ignore[operator]
+    return model, xs, target, loss
+
+
+def test_a_layer_of_dots_is_one_matrix_product() -> None:
+    _, xs, target, loss = mlp_loss([8, 8, 1])
+    program = mg.trace(loss)
+    plan = plan_for(program, frozenset(program.inputs.index(v) for v in (*xs, target)))
+    dots = [g for g in plan.groups if g.kind == "dot" and g.common_inputs]
+    assert sorted(g.width for g in dots) == [1, 1, 8, 8]  # two layers, the output, the l2
+    activations = [g for g in plan.groups if g.kind == "primitive" and g.members[0].op == "tanh"]
+    assert sorted(g.width for g in activations) == [8, 8]  # the output layer is linear
+
+
+@pytest.mark.parametrize("gradient", [1.0, 0.25, "per-sample"])
+def test_mlp_batch_gradients_are_sums_over_the_batch(gradient: Any) -> None:
+    model, xs, target, loss = mlp_loss([4, 1])
+    program = mg.trace(loss)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 2))
+    y = rng.normal(size=5)
+    seed = np.linspace(0.5, 1.5, 5) if gradient == "per-sample" else gradient
+    result = program.run({xs[0]: x[:, 0], xs[1]: x[:, 1], target: y}, gradient=seed)
+    expected = dict.fromkeys(model.parameters(), 0.0)
+    for s in range(5):
+        model.zero_grad()
+        sample_loss = (model([float(x[s, 0]), float(x[s, 1])]) - float(y[s])) ** 2 + 1e-3 * nn.l2(
+            model.parameters()
+        )  # type: ignore[operator]
+        weight = float(seed[s]) if gradient == "per-sample" else gradient
+        sample_loss.backward(weight)
+        assert result.value[s] == pytest.approx(sample_loss.data, rel=1e-12)
+        for p in model.parameters():
+            expected[p] += p.grad
+    for p in model.parameters():
+        assert result.grads[p] == pytest.approx(expected[p], rel=1e-10, abs=1e-14)
+
+
+def test_a_domain_error_names_the_operation_value_and_sample() -> None:
+    x = Value(1.0, label="x")
+    program = mg.trace(x.log() + x)
+    with pytest.raises(mg.DomainError, match=r"log: log\(x = -2\.0\).*sample 2"):
+        program.run({x: np.array([1.0, 3.0, -2.0, -5.0])})
+    a, b = Value(1.0, label="a"), Value(1.0, label="b")
+    with pytest.raises(mg.DivisionByZeroError, match="sample 1"):
+        mg.trace(a / b).run({b: [2.0, 0.0]})
+    with pytest.raises(mg.DomainError, match=r"sin.*sample 1"):
+        mg.trace(a.sin()).run({a: [1.0, -np.inf]})
+
+
+def test_infinities_follow_the_engine_sample_by_sample() -> None:
+    x, w = Value(1.0, label="x"), Value(2.0, label="w")
+    root = (x**-2.0).relu() * w + (x * 0.0).sqrt()  # overflow to inf; 0 * inf in the chain rule
+    program = mg.trace(root)
+    column = [1.0, 1e-200, 0.0, -1e-200]
+    with pytest.raises(mg.DivisionByZeroError, match="sample 2"):
+        program.run({x: column})
+    del column[2]
+    result = program.run({x: column})
+    total = 0.0
+    for s, value in enumerate(column):
+        leaf, weight = Value(value), Value(2.0)
+        reference = (leaf**-2.0).relu() * weight + (leaf * 0.0).sqrt()
+        reference.backward()
+        assert same(float(result.value[s]), reference.data)
+        assert same(float(result.grads[x][s]), leaf.grad)
+        total += weight.grad
+    assert same(result.grads[w], total)
+
+
+def test_bad_feeds_are_refused() -> None:
+    x, y = Value(1.0, label="x"), Value(2.0, label="y")
+    program = mg.trace(x * y)
+    with pytest.raises(TracingError, match="same length"):
+        program.run({x: [1.0, 2.0], y: [1.0, 2.0, 3.0]})
+    with pytest.raises(TracingError, match="1-D"):
+        program.run({x: np.ones((2, 2))})
+    with pytest.raises(TracingError, match="feed a number or a 1-D array"):
+        program.run({x: "3"})
+    assert program.run({x: np.float64(3.0)}).value == 6.0
+
+
+def test_accumulate_grads_adds_the_batch_total() -> None:
+    x, w = Value(1.0, label="x"), Value(3.0, label="w")
+    program = mg.trace(w * x)
+    program.run({x: [1.0, 2.0]}).accumulate_grads()
+    assert w.grad == 3.0 and x.grad == 6.0
+
+
+@needs_torch
+def test_torch_arrays_give_torch_results() -> None:
+    model, xs, target, loss = mlp_loss([4, 1])
+    program = mg.trace(loss)
+    x = torch.tensor([[0.1, 0.2], [0.3, -0.4]], dtype=torch.float64)
+    result = program.run({xs[0]: x[:, 0], xs[1]: x[:, 1], target: torch.zeros(2)})
+    assert isinstance(result.value, torch.Tensor)
+    assert isinstance(result.grads[xs[0]], torch.Tensor)
+    reference = program.run({xs[0]: x[:, 0].numpy(), xs[1]: x[:, 1].numpy(), target: [0.0, 0.0]})
+    assert np.allclose(result.value.numpy(), reference.value, rtol=1e-12)
+    for p in model.parameters():
+        assert result.grads[p] == pytest.approx(reference.grads[p], rel=1e-12, abs=1e-15)
