@@ -70,6 +70,9 @@ TIMES = "\N{MULTIPLICATION SIGN}"
 VALUE_COLOUR = svg.VALUE_COLOUR
 GRADIENT_COLOUR = svg.GRADIENT_COLOUR
 
+NUMBER_FORMAT = ".4g"
+"""How numbers are written in drawings and in the command's report, by default."""
+
 _SHOWS = ("forward", "backward", "both")
 _RANKDIRS = ("LR", "RL", "TB", "BT")
 _STYLES = ("textbook", "record")
@@ -123,7 +126,7 @@ class _Options:
     collapse: str | None = None
     rankdir: RankDir = "LR"
     show: str = "both"
-    number_format: str = ".4g"
+    number_format: str = NUMBER_FORMAT
     dpi: float = 144.0
     legend: bool = True
     max_nodes: int = 500
@@ -169,7 +172,7 @@ def _options(options: Mapping[str, Any]) -> _Options:
     return chosen
 
 
-def format_number(x: float, number_format: str = ".4g") -> str:
+def format_number(x: float, number_format: str = NUMBER_FORMAT) -> str:
     """``x`` formatted for people: no ``-0``, no binary noise, a real minus sign.
 
     The value is first rounded to 15 significant digits (all a float holds
