@@ -1,8 +1,9 @@
 """Neural networks on top of the engine: modules, losses and helpers.
 
 The modules follow micrograd's interface (``Neuron``, ``Layer``, ``MLP``,
-``parameters()``, ``zero_grad()``), so micrograd code runs unchanged, and add
-activations, seeded initialisation and saving to JSON.
+``parameters()``, ``zero_grad()``), so micrograd code runs unchanged (it gives
+micrograd's numbers when the networks are built with ``init="uniform"``), and add
+activations, scaled and seeded initialisation, and saving to JSON.
 
 Graphs stay small: a neuron is one :func:`~microgradient.dot` node (its bias
 rides along as a weight on a constant input 1) plus one activation node, and
@@ -18,14 +19,16 @@ every loss reduces over its batch in a single n-ary node.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import numbers
 import os
 import random
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 from microgradient.engine import Operand, Value, dot
 from microgradient.engine import sum as value_sum
@@ -42,6 +45,7 @@ __all__ = [
     "cross_entropy",
     "hinge",
     "l2",
+    "load",
     "mse",
     "softmax",
 ]
@@ -99,6 +103,11 @@ class Module:
     def _named_tensors(self) -> dict[str, Tensor]:
         return {"parameters": list(self.parameters())}
 
+    def __str__(self) -> str:
+        """What ``print(module)`` shows: the module and its number of parameters."""
+        count = len(self.parameters())
+        return f"{self!r}: {count} parameter{'' if count == 1 else 's'}"
+
     def state_dict(self) -> dict[str, Any]:
         """The parameter values as plain floats in (nested) lists, ready for ``json.dumps``.
 
@@ -139,8 +148,17 @@ class Module:
         """Write the architecture and the parameters to a JSON file.
 
         The file is written next to ``path`` and then renamed over it, so an
-        interrupted save never leaves a truncated model behind.
+        interrupted save never leaves a truncated model behind. JSON has no NaN
+        or infinity, so a model holding one (a diverged training run) raises
+        :class:`DomainError` naming the parameter, and nothing is written.
         """
+        for name, parameter in _named_parameters(self._named_tensors()):
+            if not math.isfinite(parameter.data):
+                raise DomainError(
+                    f"save {os.fspath(path)!r}: {name} of {self!r} is {parameter.data!r}; "
+                    "a model file holds finite numbers only, so nothing was written "
+                    "(a NaN or infinite weight usually means the training diverged)"
+                )
         document = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
@@ -148,40 +166,33 @@ class Module:
             "config": self.config(),
             "state": self.state_dict(),
         }
+        try:
+            text = json.dumps(document, indent=1, allow_nan=False)
+        except ValueError as error:  # a custom module's config() holding NaN or infinity
+            raise DomainError(f"save {os.fspath(path)!r}: {self!r}: {error}") from None
         target = Path(path)
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        partial.write_text(text + "\n", encoding="utf-8")
         partial.replace(target)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Load parameters saved by :meth:`save`.
+        """Load parameters saved by :meth:`save` into this model.
 
         A file for another architecture (module type, sizes, activation or
-        parameter shapes), or not written by :meth:`save`, raises
-        :class:`ModelShapeError` and leaves the model unchanged.
+        parameter shapes), a weight that is not a finite number, or a file not
+        written by :meth:`save` (not JSON, not UTF-8, nested too deeply, ...)
+        raises :class:`ModelShapeError` and leaves the model unchanged. To build
+        the network a file describes without knowing its shape, use :func:`load`.
         """
         where = f"load {os.fspath(path)!r} into {self!r}"
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ModelShapeError(f"{where}: the file is not valid JSON ({error})") from error
-        if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
-            raise ModelShapeError(f"{where}: not a model file (no 'format': {FILE_FORMAT!r})")
-        if document.get("version") != FILE_VERSION:
+        document = _read_model_file(path, where)
+        if document["module"] != type(self).__name__ or document["config"] != self.config():
             raise ModelShapeError(
-                f"{where}: file format version {document.get('version')!r} is not supported "
-                f"(this microgradient reads version {FILE_VERSION})"
-            )
-        if document.get("module") != type(self).__name__ or document.get("config") != self.config():
-            raise ModelShapeError(
-                f"{where}: the file holds a {document.get('module')} with "
-                f"{document.get('config')}, the model is a {type(self).__name__} with "
+                f"{where}: the file holds a {document['module']} with "
+                f"{_shown(document['config'])}, the model is a {type(self).__name__} with "
                 f"{self.config()}"
             )
-        state = document.get("state")
-        if not isinstance(state, dict):
-            raise ModelShapeError(f"{where}: the file has no 'state' object")
-        self.load_state_dict(state)
+        self.load_state_dict(document["state"])
 
 
 class Neuron(Module):
@@ -417,6 +428,24 @@ class MLP(Module):
         sizes = self.sizes
         return f"MLP({sizes[0]}, {sizes[1:]}, activation={self.activation!r})"
 
+    def __str__(self) -> str:
+        """The network layer by layer, as ``print(model)`` shows it.
+
+        >>> print(MLP(2, [16, 16, 1]))
+        MLP(2, [16, 16, 1], activation='relu'): 337 parameters
+          layers[0]: 2 -> 16, relu, 48 parameters
+          layers[1]: 16 -> 16, relu, 272 parameters
+          layers[2]: 16 -> 1, linear, 17 parameters
+        """
+        lines = [super().__str__()]
+        for i, layer in enumerate(self.layers):
+            count = len(layer.parameters())
+            lines.append(
+                f"  layers[{i}]: {layer.nin} -> {layer.nout}, {layer.activation}, "
+                f"{count} parameter{'' if count == 1 else 's'}"
+            )
+        return "\n".join(lines)
+
 
 def _with_bias_input(x: Sequence[Operand] | Operand, nin: int, module: Module) -> list[Operand]:
     """The inputs followed by the constant 1 that the bias weight multiplies."""
@@ -475,8 +504,16 @@ def _match(
     """Check ``given`` has ``tensor``'s shape; collect (parameter, number) pairs to assign."""
     if isinstance(tensor, Value):
         if not isinstance(given, numbers.Real) or isinstance(given, bool):
-            raise ModelShapeError(f"{where}: {path} should be a number, got {given!r}")
-        assignments.append((tensor, float(given)))
+            raise ModelShapeError(f"{where}: {path} should be a number, got {_shown(given)}")
+        try:
+            number = float(given)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ModelShapeError(
+                f"{where}: {path} is {_shown(given)}; every parameter must be a finite number"
+            )
+        assignments.append((tensor, number))
         return
     if not isinstance(given, (list, tuple)):
         raise ModelShapeError(
@@ -488,6 +525,159 @@ def _match(
         )
     for i, (t, g) in enumerate(zip(tensor, given)):
         _match(t, g, f"{path}[{i}]", where, assignments)
+
+
+def _named_parameters(tensors: Mapping[str, Tensor]) -> list[tuple[str, Value]]:
+    """Every parameter with its place in the state, e.g. ``'layers.0.weight'[3][1]``."""
+    named: list[tuple[str, Value]] = []
+
+    def visit(path: str, tensor: Tensor) -> None:
+        if isinstance(tensor, Value):
+            named.append((path, tensor))
+        else:
+            for i, t in enumerate(tensor):
+                visit(f"{path}[{i}]", t)
+
+    for name, tensor in tensors.items():
+        visit(repr(name), tensor)
+    return named
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def _shown(x: object) -> str:
+    """A short repr of something read from a file, whatever its size or depth."""
+    if isinstance(x, int) and abs(x) >= 10**30:
+        # repr of an int beyond 4300 digits raises; a long one says nothing useful anyway
+        return f"an integer of {x.bit_length()} bits"
+    return _SHORT.repr(x)
+
+
+def _read_model_file(path: str | os.PathLike[str], where: str) -> dict[str, Any]:
+    """The document of a file written by :meth:`Module.save`, with its five entries checked.
+
+    Anything that is not such a file raises :class:`ModelShapeError`; only a
+    file that cannot be read at all raises ``OSError``.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ModelShapeError(
+            f"{where}: not a model file: byte {error.start} ({raw[error.start]:#04x}) is not "
+            "UTF-8 text, and a model file is JSON"
+        ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelShapeError(f"{where}: the file is not valid JSON ({error})") from None
+    except RecursionError:
+        raise ModelShapeError(f"{where}: not a model file: its JSON is nested too deeply") from None
+    except ValueError as error:  # an integer literal beyond Python's 4300-digit limit
+        reason = str(error).split(":")[0].lower()
+        raise ModelShapeError(f"{where}: not a model file: a number in it {reason}") from None
+    if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
+        raise ModelShapeError(f"{where}: not a model file (no 'format': {FILE_FORMAT!r})")
+    version = document.get("version")
+    if type(version) is not int or version != FILE_VERSION:
+        raise ModelShapeError(
+            f"{where}: file format version {_shown(version)} is not supported "
+            f"(this microgradient reads version {FILE_VERSION})"
+        )
+    module = document.get("module")
+    if not isinstance(module, str) or not module.isidentifier() or len(module) > 100:
+        raise ModelShapeError(f"{where}: 'module' should name a class, got {_shown(module)}")
+    for entry in ("config", "state"):
+        if not isinstance(document.get(entry), dict):
+            raise ModelShapeError(f"{where}: the file has no {entry!r} object")
+    return document
+
+
+def load(path: str | os.PathLike[str]) -> Module:
+    """Build the network a file written by :meth:`Module.save` describes, with its parameters.
+
+    Works for :class:`MLP`, :class:`Layer` and :class:`Neuron` files, so the
+    architecture need not be known in advance (for your own :class:`Module`
+    subclass, build one and call its :meth:`~Module.load`). A file that is not
+    such a model, or whose parameters do not fit its architecture or are not
+    finite numbers, raises :class:`ModelShapeError`.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.json"
+    >>> MLP(2, [4, 1], activation="tanh", seed=0).save(path)
+    >>> load(path)
+    MLP(2, [4, 1], activation='tanh')
+    """
+    where = f"load {os.fspath(path)!r}"
+    document = _read_model_file(path, where)
+    module, config, state = document["module"], document["config"], document["state"]
+    build = _BUILDERS.get(module)
+    if build is None:
+        raise ModelShapeError(
+            f"{where}: the file holds a {module}; nn.load builds {', '.join(_BUILDERS)} "
+            f"(for another module, build it and call its .load(path))"
+        )
+    expected_keys = set(_CONFIG_KEYS[module])
+    if set(config) != expected_keys:
+        raise ModelShapeError(
+            f"{where}: a {module} config has the entries {sorted(expected_keys)}, "
+            f"the file has {_shown(sorted(config))}"
+        )
+    activation = config["activation"]
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+        raise ModelShapeError(
+            f"{where}: activation {_shown(activation)} is not one of "
+            f"{', '.join(map(repr, _ACTIVATIONS))}"
+        )
+    sizes = config["sizes"] if module == "MLP" else [config["nin"], config.get("nout", 1)]
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(type(n) is int and n >= 1 for n in sizes)
+    ):
+        raise ModelShapeError(
+            f"{where}: the layer sizes should be positive integers, got {_shown(config)}"
+        )
+    # Compare the parameter count with the numbers present before building anything, so
+    # a file claiming a 10**9-wide layer costs nothing.
+    needed = sum((nin + 1) * nout for nin, nout in itertools.pairwise(sizes))
+    present = _count_leaves(state)
+    if needed != present:
+        raise ModelShapeError(
+            f"{where}: a {module} with {_shown(config)} has {needed} parameters, "
+            f"the file's state holds {present} entries"
+        )
+    model = build(sizes, cast(Activation, activation))
+    model.load_state_dict(state)
+    return model
+
+
+_CONFIG_KEYS = {
+    "MLP": ("sizes", "activation"),
+    "Layer": ("nin", "nout", "activation"),
+    "Neuron": ("nin", "activation"),
+}
+# seed=0 only so that building does not draw from the global generator: load overwrites it all
+_BUILDERS: dict[str, Callable[[list[int], Activation], Module]] = {
+    "MLP": lambda sizes, activation: MLP(sizes[0], sizes[1:], activation, seed=0),
+    "Layer": lambda sizes, activation: Layer(sizes[0], sizes[1], activation=activation, seed=0),
+    "Neuron": lambda sizes, activation: Neuron(sizes[0], activation=activation, seed=0),
+}
+
+
+def _count_leaves(state: Mapping[str, Any]) -> int:
+    """How many non-list entries (nested lists flattened) a state holds."""
+    count = 0
+    pending: list[Any] = list(state.values())
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        else:
+            count += 1
+    return count
 
 
 # ---- losses and helpers ----------------------------------------------------------------
