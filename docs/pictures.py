@@ -69,7 +69,7 @@ def main() -> None:
     y = x * x + x
     y.label = "y"
     mg.save_steps(y, DOCS / "steps.gif", dpi=DPI)
-    mg.save_graph(network(), DOCS / "mlp-neurons.png", collapse="neuron", dpi=72)
+    mg.save_graph(network(), DOCS / "mlp-neurons.png", collapse="neuron", dpi=DPI)
     mg.save_graph(network(), DOCS / "mlp-layers.png", collapse="layer", dpi=DPI)
 
 

@@ -130,7 +130,7 @@ def to_dot(diagram: Diagram, rankdir: RankDir, *, with_text: bool = False) -> st
     lines = [
         "digraph microgradient {",
         f"  graph [rankdir={rankdir} nodesep=0.22 ranksep=0.3 bgcolor=white{_keep_order(diagram)}]",
-        '  node [fixedsize=true shape=box label="" fontname="Open Sans" fontsize=10]',
+        '  node [fixedsize=true shape=box label="" fontname="Noto Sans" fontsize=10]',
         "  edge [arrowsize=0.7]",
     ]
     members: dict[str, list[Box]] = {cluster.key: [] for cluster in diagram.clusters}

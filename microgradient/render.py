@@ -735,6 +735,7 @@ class _NodePart:
     label: str = ""
     op_key: str = ""  # record style: the operation's circle in front of the box
     op_link: int = -1
+    numbers: bool = True  # a layer of several neurons has no one value to show
 
 
 @dataclass(frozen=True)
@@ -798,7 +799,16 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
     for group in groups:
         size = _group_size(group, number_width, chosen)
         boxes.append(Box(group.key, *size, cluster=group.cluster, text=group.title))
-        nodes.append(_NodePart(group.output, group.key, "group", group.detail, group.title))
+        nodes.append(
+            _NodePart(
+                group.output,
+                group.key,
+                "group",
+                group.detail,
+                group.title,
+                numbers=group.single,
+            )
+        )
     for i, node in enumerate(order):
         if i in group_of or i in hidden:
             continue
@@ -910,6 +920,7 @@ class _Group:
     members: frozenset[int]
     output: int  # the slot whose value and gradient the box shows
     cluster: str = ""
+    single: bool = True  # one neuron, so one output whose numbers the box shows
 
 
 def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group], set[int]]:
@@ -967,7 +978,7 @@ def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group],
         count = len(members_of)
         detail = f"{count} neuron{'s' if count > 1 else ''} · {', '.join(ops)}"
         output = max(output for _, output, _ in members_of)
-        groups.append(_Group(f"g{n}", layer, detail, everyone, output))
+        groups.append(_Group(f"g{n}", layer, detail, everyone, output, single=count == 1))
     return groups, hidden
 
 
@@ -980,7 +991,7 @@ def _group_size(group: _Group, number_width: float, chosen: _Options) -> tuple[f
     # one row "L1.n3 relu" (the name, then what it computes), then a neuron's value and gradient
     width = _group_title_width(group.title, group.detail)
     height = _line_height(LABEL_SIZE)
-    if chosen.collapse == "neuron":
+    if group.single:
         height += _line_height(NUMBER_SIZE)
         width = max(width, 2 * (number_width + _GAP))
     return width + 2 * _PAD, height + 2 * _PAD
@@ -1006,7 +1017,7 @@ def _circle_diameter(symbol: str, label: str) -> float:
     if label:
         width = max(width, svg.text_width(label, SMALL_SIZE))
         height += _line_height(SMALL_SIZE)
-    return max(30.0, math.hypot(width, height) + 4)
+    return max(30.0, math.hypot(width, height) + 8)
 
 
 def _leaf_rows(label: str, chosen: _Options) -> list[tuple[str, float]]:
@@ -1275,7 +1286,7 @@ def _group_texts(
         ),
     ]
     y += _line_height(LABEL_SIZE)
-    if chosen.collapse == "neuron":
+    if part.numbers:
         baseline = y + svg.ASCENT * NUMBER_SIZE
         if chosen.forward:
             value = chosen.number(numbers.values.get(part.slot))
@@ -1469,7 +1480,15 @@ def _op_label(node: Value) -> str:
     """The operation's symbol, with a plain number that entered it folded in."""
     op, c = node.op, node.constant
     symbol = _symbol(op)
-    if c is None or op == "dot":
+    if op == "dot":
+        # numbers among the operands (inputs given as floats) are part of the operation
+        numbers = [format_number(k, _CONSTANT_FORMAT) for k in node.coefficients or ()]
+        listed = ", ".join(numbers) if len(numbers) <= 4 else "…"
+        with_numbers = f"{symbol}({listed})" if numbers else symbol
+        if not c:
+            return with_numbers
+        return f"{with_numbers}{'+' if c > 0 else MINUS}{format_number(abs(c), _CONSTANT_FORMAT)}"
+    if c is None:
         return symbol
     n = format_number(c, _CONSTANT_FORMAT)
     wrapped = f"({n})" if c < 0 else n  # a sign right after an operator reads as a typo

@@ -9,6 +9,7 @@ from drawing_helpers import NS, parse, problems
 
 import microgradient as mg
 from microgradient import Value, nn
+from microgradient.render import MINUS
 
 
 def demo_loss() -> Value:
@@ -85,6 +86,20 @@ def test_collapse_by_layer_draws_one_box_per_layer() -> None:
     details = [t.content for t in picture.texts if t.css_class == "mg-group-detail"]
     assert details == ["16 neurons · relu", "16 neurons · relu", "1 neuron · linear"]
     assert problems(picture) == []
+    # a layer of one neuron has one output, whose numbers it shows; a wider one has none
+    by_node: dict[str, list[str]] = {}
+    for t in picture.texts:
+        if t.css_class in ("mg-value", "mg-grad") and t.group.startswith("node"):
+            by_node.setdefault(t.group, []).append(t.content)
+    layer_nodes = {t.group for t in picture.texts if t.css_class == "mg-group-detail"}
+    shown = [by_node[node] for node in layer_nodes if node in by_node]
+    assert shown == [["0.6218", f"{MINUS}0.7564"]]
+
+
+def test_a_neuron_given_numbers_shows_them_in_its_dot() -> None:
+    out = nn.Neuron(2, seed=0)([1.0, -2.0])
+    symbols = [t.content for t in parse(mg.to_svg(out)).texts if t.css_class == "mg-op"]
+    assert symbols == [f"Σ·(1, {MINUS}2, 1)", "relu"]
 
 
 def test_a_graph_without_networks_is_unchanged_by_collapse() -> None:
