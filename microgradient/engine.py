@@ -320,7 +320,11 @@ class Value:
             return _result("r**", 0.0, (self,), lambda get, out: (0.0,), c)
         log_c = math.log(c)
         return _result(
-            "r**", _ieee_power(c, self.data), (self,), lambda get, out, k=log_c: (out * k,), c
+            "r**",
+            _ieee_power(c, self.data),
+            (self,),
+            lambda get, out, k=log_c: (_times(out, k),),
+            c,
         )
 
     # ---- elementary functions ----------------------------------------------------
@@ -541,10 +545,11 @@ def _propagate(order: list[Value], gradient: Operand, create_graph: bool) -> Non
 def _zero_times_infinity(slope: Any, upstream: float) -> bool:
     """True when slope * upstream is 0 * inf, which the chain rule counts as 0.
 
-    A zero slope also stops a nan gradient, as it does in the plain pass.
+    As in the plain pass, nan counts like an infinity here: a zero gradient is not
+    spread by a nan slope, and a zero slope stops a nan gradient.
     """
     data = slope.data if isinstance(slope, Value) else slope
-    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and upstream - upstream != 0.0)
+    return (upstream == 0.0 and data - data != 0.0) or (data == 0.0 and upstream - upstream != 0.0)
 
 
 def _result(
@@ -606,7 +611,7 @@ def _value_power_node(base: Value, exponent: Value, data: float) -> Value:
         (base, exponent),
         lambda get, out, x=base, y=exponent: (
             _times(get(y), _slope_power(get(x), get(y) - 1.0)),
-            out * log(get(x)),
+            _times(out, log(get(x))),
         ),
     )
 

@@ -228,6 +228,14 @@ class Neuron(Module):
         uniform = _uniform(seed)
         self.w = [Value(uniform(-bound, bound)) for _ in range(nin)]
         self.b = Value(0.0)
+        self._name_parameters("")
+
+    def _name_parameters(self, prefix: str) -> None:
+        # labels naming each parameter's place (w1, b; L1.n3.w2 inside an MLP), counted from 1:
+        # drawings show them, and draw(..., collapse="neuron") groups a neuron's nodes by them
+        for k, weight in enumerate(self.w, start=1):
+            weight.label = f"{prefix}w{k}"
+        self.b.label = f"{prefix}b"
 
     @property
     def activation(self) -> Activation:
@@ -302,6 +310,11 @@ class Layer(Module):
         self.neurons = [
             Neuron(nin, activation=self.activation, seed=rng, init=init) for _ in range(nout)
         ]
+        self._name_parameters("")
+
+    def _name_parameters(self, prefix: str) -> None:
+        for j, neuron in enumerate(self.neurons, start=1):
+            neuron._name_parameters(f"{prefix}n{j}.")
 
     def __call__(self, x: Sequence[Operand] | Operand) -> Value | list[Value]:
         out = self.forward(x)
@@ -379,6 +392,8 @@ class MLP(Module):
             Layer(sizes[i], sizes[i + 1], i != last, activation=activation, seed=rng, init=init)
             for i in range(len(nouts))
         ]
+        for i, layer in enumerate(self.layers, start=1):
+            layer._name_parameters(f"L{i}.")
 
     @property
     def sizes(self) -> list[int]:
