@@ -118,7 +118,8 @@ PRIMITIVES: dict[tuple[str, int], Primitive] = _table(
               unbounded=True),
     # x ** y: at x = 0, x ** y * log(x) tends to 0, so the exponent's slope is 0
     Primitive("**", 2, "pow(a, b)",
-              ("times(b, pow(a, b - 1.0))", "where(a == 0.0, 0.0, out * log(a))"), "{a} ** {b}",
+              ("times(b, pow(a, b - 1.0))", "where(a == 0.0, 0.0, times(out, log(a)))"),
+              "{a} ** {b}",
               (Check("a < 0.0", DomainError, "a negative base needs a constant exponent"),
                Check("(a == 0.0) & (b <= 0.0)", DivisionByZeroError,
                      "zero to a non-positive power")),
