@@ -30,7 +30,7 @@ from microgradient.primitives import (
 )
 
 if TYPE_CHECKING:
-    from microgradient.program import Instruction, Program
+    from microgradient.program import Program
 
 Kernel = Callable[..., None]
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
@@ -66,7 +66,7 @@ class _Run:
 
     def __init__(self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int) -> None:
         self.key = key
-        self.instructions = columns.instructions[start:stop]
+        self.start = start
         self.slots = columns.slots[start:stop]
         self.args = columns.args[start:stop]
         self.constants = columns.constants[start:stop]
@@ -76,24 +76,23 @@ class _Run:
 
 
 class _Columns:
-    """A program's instructions field by field (slicing these makes runs cheaply)."""
+    """The program's columns, with what kernels need (slicing these makes runs cheaply)."""
 
-    def __init__(self, instructions: tuple[Instruction, ...]) -> None:
-        self.instructions = instructions
-        slots, ops, args, constants, coefficients = zip(*instructions)
-        self.slots: tuple[int, ...] = slots
-        self.ops: tuple[str, ...] = ops
-        self.args: tuple[tuple[int, ...], ...] = args
-        self.constants: tuple[float | None, ...] = constants
-        self.coefficients = tuple(c or () for c in coefficients)
-        self.first = tuple(map(itemgetter(0), args))
-        self.second = tuple(map(itemgetter(-1), args))
+    def __init__(self, program: Program) -> None:
+        columns = program.columns
+        self.slots = columns.slots
+        self.ops = columns.ops
+        self.args = columns.args
+        self.constants = columns.constants
+        self.coefficients = [c or () for c in columns.coefficients]
+        self.first = list(map(itemgetter(0), columns.args))
+        self.second = list(map(itemgetter(-1), columns.args))
 
 
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
-    if not program.instructions:
+    if not len(program):
         return
-    columns = _Columns(program.instructions)
+    columns = _Columns(program)
     kinds = list(zip(columns.ops, map(len, columns.args)))
     if split:
         for i, kind in enumerate(kinds):
@@ -119,7 +118,7 @@ def _execute(
         values[slot] = x
 
     def fail(slot: int, check: int, operands: tuple[float, ...]) -> None:
-        instruction = next(i for i in program.instructions if i.slot == slot)
+        instruction = program.instructions[program.columns.slots.index(slot)]
         raise program.domain_error(instruction, check, operands, None)
 
     for run in runs:
@@ -131,7 +130,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = run.instructions[0]
+            instruction = program.instructions[run.start]
             operands = [values[a] for a in instruction.args]
             raise program.overflow_error(instruction, operands, None) from None
     grads = [0.0] * size
@@ -145,7 +144,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = run.instructions[0]
+            instruction = program.instructions[run.start]
             operands = [values[a] for a in instruction.args]
             raise program.overflow_error(instruction, operands, None, backward=True) from None
     return values, grads

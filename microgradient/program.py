@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple, NoReturn
 
 from microgradient import engine
@@ -122,24 +122,37 @@ def trace(root: Value) -> Program:
                 node = order[next(i for i, o in enumerate(ops) if o == op)]
                 _check_operation(node, arity, operations)
         slot_of = dict(zip(order, range(len(order))))
-        args = map(tuple, map(partial(map, slot_of.__getitem__), parents))
-        rows = zip(
-            range(len(order)),
-            ops,
-            args,
-            map(attrgetter("constant"), order),
-            map(attrgetter("coefficients"), order),
+        operations_at = list(compress(range(len(order)), parents))
+        columns = Columns(
+            operations_at,
+            list(compress(ops, parents)),
+            list(map(tuple, map(partial(map, slot_of.__getitem__), compress(parents, parents)))),
+            list(compress(map(attrgetter("constant"), order), parents)),
+            list(compress(map(attrgetter("coefficients"), order), parents)),
         )
-        instructions = tuple(map(_new_instruction, compress(rows, parents)))
         input_slots = tuple(slot for slot, p in enumerate(parents) if not p)
         return Program(
             tuple(order[slot] for slot in input_slots),
             input_slots,
-            instructions,
+            columns,
             tuple(map(attrgetter("label"), order)),
             len(order) - 1,
             operations,
         )
+
+
+class Columns(NamedTuple):
+    """A program's instructions field by field: one list per field of :class:`Instruction`.
+
+    Tracing a million-node graph makes these lists rather than a million
+    ``Instruction`` objects; loop kernels read them directly.
+    """
+
+    slots: list[int]
+    ops: list[str]
+    args: list[tuple[int, ...]]
+    constants: list[float | None]
+    coefficients: list[tuple[float, ...] | None]
 
 
 def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> None:
@@ -280,18 +293,18 @@ class Program:
         self,
         inputs: tuple[Value, ...],
         input_slots: tuple[int, ...],
-        instructions: tuple[Instruction, ...],
+        columns: Columns,
         labels: tuple[str, ...],
         output: int,
         operations: dict[str, Any],
     ) -> None:
         self.inputs = inputs
         self.input_slots = input_slots
-        self.instructions = instructions
+        self.columns = columns
         self.labels = labels
         self.output = output
         self.operations = operations
-        self.size = sum(map(len, map(itemgetter(2), instructions)))
+        self.size = sum(map(len, columns.args))
         self._input_index = {leaf: i for i, leaf in enumerate(inputs)}
         self._batch_plans: dict[Any, Any] = {}
 
@@ -300,12 +313,17 @@ class Program:
         """A distinct Python identifier per slot, from its label where it has a usable one."""
         return _identifiers(self.labels, frozenset(self.input_slots))
 
+    @cached_property
+    def instructions(self) -> tuple[Instruction, ...]:
+        """The instructions in topological order (made from :attr:`columns` when first read)."""
+        return tuple(map(_new_instruction, zip(*self.columns)))
+
     def __len__(self) -> int:
-        return len(self.instructions)
+        return len(self.columns.slots)
 
     def __repr__(self) -> str:
         return (
-            f"<Program: {len(self.inputs)} inputs, {len(self.instructions)} instructions, "
+            f"<Program: {len(self.inputs)} inputs, {len(self)} instructions, "
             f"output {self.names[self.output]}>"
         )
 
