@@ -1,20 +1,26 @@
-# `make demo` and `make test` set themselves up: they create .venv and install
-# the package with its dev extra whenever pyproject.toml changes.
+# `make demo` and `make test` set themselves up whenever pyproject.toml changes: demo
+# creates .venv with the package and its runtime dependencies only (seconds); test adds
+# the dev extra (linters, notebooks, scikit-learn: most of the time and space).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+RUNTIME_INSTALLED := $(VENV)/.runtime-installed
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.bench-installed
 
 .PHONY: demo test lint bench clean
 
-$(INSTALLED): pyproject.toml
+$(RUNTIME_INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e .
+	touch $(RUNTIME_INSTALLED)
+
+$(INSTALLED): $(RUNTIME_INSTALLED)
+	$(PIP) install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
-demo: $(INSTALLED)
+demo: $(RUNTIME_INSTALLED)
 	$(BIN)/microgradient '1/(1+exp(-w*x))' w=0 x=1 -o sigmoid.svg
 
 lint: $(INSTALLED)
@@ -27,7 +33,7 @@ test: lint
 
 # micrograd comes from the package index; PyTorch is compared only if already installed
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(PIP) install --quiet -e ".[bench]"
 	touch $(BENCH_INSTALLED)
 
 bench: $(BENCH_INSTALLED)

@@ -50,17 +50,20 @@ from microgradient.errors import (
     RenderError,
     TracingError,
 )
+from microgradient.explorer import Explorer, explore
 from microgradient.expression import parse, to_text
 from microgradient.functional import grad, gradients, hessian, value_and_grad
 from microgradient.gradcheck import gradcheck, largest_discrepancy, numerical_grad
-from microgradient.program import Instruction, Program, Result, trace
+from microgradient.program import Instruction, Parameters, Program, Result, trace
 from microgradient.render import (
     BackwardStep,
     GraphDrawing,
     backward_steps,
     draw,
     format_number,
+    frame_svg,
     save_graph,
+    save_steps,
     to_dot,
     to_svg,
 )
@@ -71,6 +74,7 @@ __all__ = [
     "BackwardStep",
     "DivisionByZeroError",
     "DomainError",
+    "Explorer",
     "ExpressionError",
     "FloatOverflowError",
     "GradcheckError",
@@ -82,6 +86,7 @@ __all__ = [
     "OperandTypeError",
     "Operation",
     "OperationError",
+    "Parameters",
     "Program",
     "RenderError",
     "Result",
@@ -95,8 +100,10 @@ __all__ = [
     "draw",
     "enable_grad",
     "exp",
+    "explore",
     "find_operation",
     "format_number",
+    "frame_svg",
     "grad",
     "gradcheck",
     "gradients",
@@ -115,6 +122,7 @@ __all__ = [
     "pow",
     "relu",
     "save_graph",
+    "save_steps",
     "sigmoid",
     "sin",
     "softplus",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,26 +43,31 @@ from microgradient.primitives import (
 )
 
 if TYPE_CHECKING:
-    from microgradient.program import Instruction, Program, Result
+    from microgradient.program import Instruction, Parameters, Program, Result
 
 BATCHED_INPUTS = 0  # the group holding the batched inputs, one column each
 SHARED_INPUTS = 1  # the group holding the other inputs (parameters), a vector
 
 
-def as_batch_column(given: Any, what: str) -> Any | None:
-    """A fed value as a 1-D float64 array, or ``None`` if it is a single number."""
-    if isinstance(given, (list, tuple)):
-        array: Any = np.asarray(given, dtype=np.float64)
+def as_batch_column(given: Any, program: Program, position: int) -> Any | None:
+    """A value fed to an input as a 1-D array, or ``None`` if it is a single number."""
+    if isinstance(given, np.ndarray):
+        array: Any = given
+    elif isinstance(given, (list, tuple)):
+        array = np.asarray(given, dtype=np.float64)
     elif array_api_compat.is_array_api_obj(given):
         array = given
     else:
-        raise TracingError(f"run: {what} was fed {given!r}; feed a number or a 1-D array")
+        raise TracingError(
+            f"run: {program._describe_input(position)} was fed {given!r}; "
+            "feed a number or a 1-D array"
+        )
     if array.ndim == 0:
         return None
     if array.ndim != 1:
         raise TracingError(
-            f"run: {what} was fed an array of shape {tuple(array.shape)}; "
-            "feed a 1-D array (one entry per sample)"
+            f"run: {program._describe_input(position)} was fed an array of shape "
+            f"{tuple(array.shape)}; feed a 1-D array (one entry per sample)"
         )
     return array
 
@@ -138,6 +144,8 @@ class Plan:
         # index arrays, per array namespace and device, and the rounds of _spread
         self.index_cache: dict[tuple[str, str], dict[tuple[Any, ...], Any]] = {}
         self.spread_rounds: dict[tuple[int, ...], list[tuple[list[int], list[int]]]] = {}
+        self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
+        self._orders = weakref.WeakKeyDictionary()
         level = dict.fromkeys(slots, 0)
         buckets: dict[tuple[Any, ...], list[Instruction]] = {}
         for instruction in program.instructions:
@@ -149,6 +157,12 @@ class Plan:
         # a bucket's members are independent (same level); earlier levels come first
         for key in sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot)):
             self._add_group(key, buckets[key])
+
+    def parameter_order(self, parameters: Parameters) -> ParameterOrder | None:
+        """How ``parameters`` sit among the shared inputs; ``None`` if one is not shared."""
+        if parameters not in self._orders:
+            self._orders[parameters] = ParameterOrder.of(parameters, self)
+        return self._orders[parameters]
 
     def _key(self, instruction: Instruction, level: int) -> tuple[Any, ...]:
         op, args = instruction.op, instruction.args
@@ -228,6 +242,47 @@ class Plan:
         self.widths.append(len(members))
 
 
+@dataclass(frozen=True)
+class ParameterOrder:
+    """The shared inputs as ``parameters.data`` followed by the other shared inputs.
+
+    ``gather`` picks each shared input from that concatenation (``None``: already in
+    order); ``columns`` picks the parameters' gradients from the shared gradients.
+    """
+
+    gather: tuple[int, ...] | None
+    columns: tuple[int, ...] | None
+    others: tuple[int, ...]  # the other shared inputs, as input positions
+    other_leaves: tuple[Any, ...]
+
+    @staticmethod
+    def of(parameters: Parameters, plan: Plan) -> ParameterOrder | None:
+        where = {id(v): i for i, v in enumerate(parameters.values)}
+        n = len(parameters.values)
+        gather: list[int] = []
+        others: list[int] = []
+        other_leaves: list[Any] = []
+        columns = [0] * n
+        for column, (leaf, position) in enumerate(zip(plan.shared_leaves, plan.shared_positions)):
+            i = where.get(id(leaf))
+            if i is None:
+                gather.append(n + len(others))
+                others.append(position)
+                other_leaves.append(leaf)
+            else:
+                gather.append(i)
+                columns[i] = column
+        if len(gather) - len(others) != n:
+            return None  # a parameter is not a shared input of this plan
+        identity = gather == list(range(len(gather)))
+        return ParameterOrder(
+            None if identity else tuple(gather),
+            None if columns == list(range(n)) else tuple(columns),
+            tuple(others),
+            tuple(other_leaves),
+        )
+
+
 def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
     plans: dict[frozenset[int], Plan] = program._batch_plans
     plan = plans.get(batched_positions)
@@ -240,7 +295,11 @@ def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
 
 
 def run_batch(
-    program: Program, numbers: list[float], arrays: dict[int, Any], gradient: Any
+    program: Program,
+    numbers: list[float],
+    arrays: dict[int, Any],
+    gradient: Any,
+    parameters: Parameters | None = None,
 ) -> Result:
     """Evaluate ``program`` on a batch: see :meth:`~microgradient.Program.run`."""
     from microgradient.program import Result
@@ -265,7 +324,22 @@ def run_batch(
         batched_inputs = [
             xp.asarray(arrays[p], dtype=xp.float64, device=device) for p in sorted(arrays)
         ]
-        shared = [numbers[p] for p in plan.shared_positions]
+        # parameters enter as their array, the other shared inputs after them
+        order = None if parameters is None else plan.parameter_order(parameters)
+        shared: Any
+        if order is not None:
+            assert parameters is not None
+            shared = xp.asarray(parameters.data, dtype=xp.float64, device=device)
+            if order.others:
+                rest = run.vector([numbers[p] for p in order.others])
+                shared = xp.concat([shared, rest])
+            if order.gather is not None:
+                shared = xp.take(shared, run.index(order.gather), axis=0)
+        else:
+            if parameters is not None:  # some parameter is batched: read them as numbers
+                for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
+                    numbers[position] = x
+            shared = [numbers[p] for p in plan.shared_positions]
         run.forward(batched_inputs, shared)
         seed = _seed(xp, device, size, gradient)
         run.backward(seed)
@@ -279,10 +353,28 @@ def run_batch(
                 else xp.zeros(size, dtype=xp.float64, device=device)
             )
         shared_grads = run.grads[SHARED_INPUTS]
-        shared_floats = _floats(shared_grads) if shared_grads is not None else [0.0] * len(shared)
-        grads.update(zip(plan.shared_leaves, shared_floats))
+        if shared_grads is None:
+            shared_grads = xp.zeros(len(plan.shared_leaves), dtype=xp.float64, device=device)
+        if order is not None:
+            assert parameters is not None
+            if order.others:
+                others = [plan.location[program.input_slots[p]][1] for p in order.others]
+                chosen = xp.take(shared_grads, run.index(others), axis=0)
+                grads.update(zip(order.other_leaves, _floats(chosen)))
+            if order.columns is not None:
+                shared_grads = xp.take(shared_grads, run.index(order.columns), axis=0)
+            parameters.grad = shared_grads
+        else:
+            grads.update(zip(plan.shared_leaves, _floats(shared_grads)))
     if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
+        if parameters is not None:
+            for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
+                numbers[position] = x
         value, grads = _exactly(program, numbers, arrays, gradient, run)
+        order = None
+    if parameters is not None and order is None:
+        found = [grads.pop(v) for v in parameters.values]
+        parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
     return Result(value, grads)
 
 
@@ -348,10 +440,10 @@ class _Run:
 
     # ---- forward --------------------------------------------------------------------
 
-    def forward(self, batched_inputs: list[Any], shared: list[float]) -> None:
+    def forward(self, batched_inputs: list[Any], shared: Any) -> None:
         xp = self.xp
         self.blocks[BATCHED_INPUTS] = xp.stack(batched_inputs, axis=1) if batched_inputs else None
-        self.blocks[SHARED_INPUTS] = self.vector(shared)
+        self.blocks[SHARED_INPUTS] = shared if hasattr(shared, "shape") else self.vector(shared)
         for g in range(2, len(self.plan.groups)):
             group = self.plan.groups[g]
             if group.kind == "primitive":
@@ -465,7 +557,12 @@ class _Run:
         operation = self.plan.program.operations[group.members[0].op]
         columns = [self._samples(self.gather(gather), group.batched) for gather in group.gathers]
         forward = operation_forward(operation)
-        outs = [forward(*values) for values in zip(*columns)]
+        outs = []
+        for sample, values in enumerate(zip(*columns)):
+            try:
+                outs.append(forward(*values))
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
         out = self.vector(outs)
         out = xp.reshape(out, (self.size, 1)) if group.batched else out
         self.saved[g] = (columns, outs)
@@ -583,14 +680,21 @@ class _Run:
         ups = self._samples(upstream, group.batched)
         slopes = operation_slopes(operation)
         contributions: list[list[float]] = [[] for _ in group.gathers]
-        for up, values, out in zip(ups, zip(*columns), outs):
+        for sample, (up, values, out) in enumerate(zip(ups, zip(*columns), outs)):
             # as in the eager engine, derivatives are not evaluated for a zero gradient
-            locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
+            try:
+                locals_ = slopes(*values, out) if up != 0.0 else (0.0,) * len(values)
+            except MicrogradientError as error:
+                raise type(error)(f"{error}{_in_sample(sample, group.batched)}") from None
             for j, local in enumerate(locals_):
                 contributions[j].append(up * local if local != 0.0 else 0.0)
         for gather, contribution in zip(group.gathers, contributions):
             block = self.xp.reshape(self.vector(contribution), (-1, 1))
             self.scatter(gather, block if group.batched else block[0])
+
+
+def _in_sample(sample: int, batched: bool) -> str:
+    return f" (in sample {sample} of the batch)" if batched else ""
 
 
 def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:

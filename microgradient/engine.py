@@ -319,7 +319,11 @@ class Value:
             return _result("r**", 0.0, (self,), lambda get, out: (0.0,), c)
         log_c = math.log(c)
         return _result(
-            "r**", _ieee_power(c, self.data), (self,), lambda get, out, k=log_c: (out * k,), c
+            "r**",
+            _ieee_power(c, self.data),
+            (self,),
+            lambda get, out, k=log_c: (_times(out, k),),
+            c,
         )
 
     # ---- elementary functions ----------------------------------------------------
@@ -516,7 +520,7 @@ def _propagate(
                         pairs: Iterable[tuple[Value, Any]] = zip(
                             node.parents, node._local_rule(_read_node, node)
                         )
-                        if upstream.data == 0.0 or math.isinf(upstream.data):
+                        if upstream.data == 0.0 or upstream.data - upstream.data != 0.0:
                             pairs = [
                                 p for p in pairs if not _zero_times_infinity(p[1], upstream.data)
                             ]
@@ -534,7 +538,9 @@ def _propagate(
                     slopes: Iterable[tuple[Value, Any]] = zip(
                         node.parents, rule(_read_data, node.data)
                     )
-                    if upstream - upstream != 0.0:  # infinite: a zero slope stops it (0 * inf = 0)
+                    if (
+                        upstream - upstream != 0.0
+                    ):  # inf or nan: a zero slope stops it (0 * inf = 0)
                         slopes = [p for p in slopes if p[1] != 0.0]
                     for parent, local in slopes:
                         parent.grad += local * upstream
@@ -551,9 +557,13 @@ def _propagate(
 
 
 def _zero_times_infinity(slope: Any, upstream: float) -> bool:
-    """True when slope * upstream is 0 * inf, which the chain rule counts as 0."""
+    """True when slope * upstream is 0 * inf, which the chain rule counts as 0.
+
+    As in the plain pass, nan counts like an infinity here: a zero gradient is not
+    spread by a nan slope, and a zero slope stops a nan gradient.
+    """
     data = slope.data if isinstance(slope, Value) else slope
-    return (upstream == 0.0 and math.isinf(data)) or (data == 0.0 and math.isinf(upstream))
+    return (upstream == 0.0 and data - data != 0.0) or (data == 0.0 and upstream - upstream != 0.0)
 
 
 def _result(
@@ -615,7 +625,7 @@ def _value_power_node(base: Value, exponent: Value, data: float) -> Value:
         (base, exponent),
         lambda get, out, x=base, y=exponent: (
             _times(get(y), _slope_power(get(x), get(y) - 1.0)),
-            out * log(get(x)),
+            _times(out, log(get(x))),
         ),
     )
 
@@ -625,7 +635,11 @@ def _constant_power(base: Value, c: float, data: float) -> Value:
     if c == 0.0:  # x ** 0 is the constant 1: its slope is 0 at every order, even at x = 0
         return _result("**", data, (base,), lambda get, out: (0.0,), c)
     return _result(
-        "**", data, (base,), lambda get, out, a=base, c=c: (c * _slope_power(get(a), c - 1.0),), c
+        "**",
+        data,
+        (base,),
+        lambda get, out, a=base, c=c: (_times(c, _slope_power(get(a), c - 1.0)),),
+        c,
     )
 
 
@@ -645,11 +659,15 @@ def _slope_power(x: Any, c: Any) -> Any:
 
 def _times(a: Any, b: Any) -> Any:
     """a * b, where a zero times an infinity is zero (``0 * x**-1`` at ``x = 0``)."""
+    product = a * b
+    data = product.data if isinstance(product, Value) else product
+    if data == data:  # not nan: the common case
+        return product
     a_data = a.data if isinstance(a, Value) else a
     b_data = b.data if isinstance(b, Value) else b
     if (a_data == 0.0 and math.isinf(b_data)) or (b_data == 0.0 and math.isinf(a_data)):
         return 0.0
-    return a * b
+    return product
 
 
 def _float_power(base: Value, c: float) -> float:
@@ -741,8 +759,9 @@ class _ManualStep:
     """The local rule of a micrograd-style node: runs its ``_backward`` closure.
 
     The closure adds to the parents' ``.grad`` itself, so the rule returns no local
-    derivatives. A recorded pass (``create_graph=True``) cannot use it: the closure
-    computes numbers, not ``Value``s.
+    derivatives (:func:`local_derivatives` measures them for drawings). A recorded
+    pass (``create_graph=True``) cannot use it: the closure computes numbers, not
+    ``Value``s.
     """
 
     __slots__ = ("step",)
@@ -769,20 +788,42 @@ def _push_one_step(node: Value) -> None:
 
 
 def local_derivatives(node: Value) -> tuple[float, ...] | None:
-    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf or a hand-made node.
+    """d(node)/d(parent) for each parent, as floats; ``None`` for a leaf.
 
-    A node made micrograd's way (``Value(data, _children, _op)`` with a ``_backward``
-    closure) has no local derivatives to report: its closure adds to the parents'
-    gradients directly.
+    For a node made micrograd's way (``Value(data, _children, _op)`` with a
+    ``_backward`` closure) they are measured: the closure runs once with
+    ``node.grad = 1`` and the parents' gradients at 0 (a chain-rule step is linear
+    in ``node.grad``), and every gradient is restored afterwards. A parent listed
+    twice gets the whole of its derivative at its first position.
 
     >>> x = Value(3.0)
     >>> local_derivatives(x * x)
     (3.0, 3.0)
     """
     rule = node._local_rule
-    if rule is None or isinstance(rule, _ManualStep):
+    if rule is None:
         return None
+    if isinstance(rule, _ManualStep):
+        return _measured_slopes(node, rule.step)
     return tuple(float(local) for local in rule(_read_data, node.data))
+
+
+def _measured_slopes(node: Value, step: Callable[[], None]) -> tuple[float, ...]:
+    saved = [(other, other.grad) for other in (node, *node.parents)]
+    try:
+        for parent in node.parents:
+            parent.grad = 0.0
+        node.grad = 1.0
+        step()
+        slopes = []
+        seen: set[int] = set()
+        for parent in node.parents:
+            slopes.append(0.0 if id(parent) in seen else float(parent.grad))
+            seen.add(id(parent))
+        return tuple(slopes)
+    finally:
+        for other, grad in reversed(saved):
+            other.grad = grad
 
 
 @contextmanager
@@ -1227,7 +1268,10 @@ class Operation:
         )
 
     def _slopes(self, get: Reader, operands: tuple[Value, ...], out: Any) -> tuple[Any, ...]:
-        slopes: tuple[Any, ...] = self.derivatives(*map(get, operands), out)
+        arguments = tuple(map(get, operands))
+        slopes: tuple[Any, ...] = self._guarded(
+            f"the derivatives of {self.name}", self.derivatives, (*arguments, out)
+        )
         if get is _read_data:  # a plain pass works in floats, whatever the rule returned
             return tuple(
                 _as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes
@@ -1235,20 +1279,31 @@ class Operation:
         return slopes
 
     def _forward(self, floats: tuple[float, ...]) -> float:
-        where = f"{self.name}({', '.join(map(repr, floats))})"
+        result = self._guarded(self.name, self.forward, floats)
+        if isinstance(result, Value):
+            result = result.data
+        return _as_float(self.name, result)
+
+    @staticmethod
+    def _guarded(what: str, function: Callable[..., Any], arguments: tuple[Any, ...]) -> Any:
+        """Call user code; the errors of Python's arithmetic become microgradient errors."""
+        where = f"{what}({', '.join(map(_describe_operand, arguments))})"
         try:
-            result = self.forward(*floats)
+            return function(*arguments)
+        except MicrogradientError:
+            raise
         except ZeroDivisionError as error:
             raise DivisionByZeroError(f"{where}: {error}") from error
         except OverflowError as error:
             raise FloatOverflowError(
-                f"{where}: {error}; return inf from forward to follow the overflow rule"
+                f"{where}: {error}; return inf instead to follow the overflow rule"
             ) from error
         except (ValueError, ArithmeticError) as error:
             raise DomainError(f"{where} is outside the operation's domain: {error}") from error
-        if isinstance(result, Value):
-            result = result.data
-        return _as_float(self.name, result)
+
+
+def _describe_operand(x: Any) -> str:
+    return _describe(x) if isinstance(x, Value) else repr(x)
 
 
 def _arity(forward: Callable[..., float], name: str) -> int:

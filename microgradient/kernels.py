@@ -13,13 +13,13 @@ float error of the fast path and raise the eager engine's exception for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from functools import cache
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from microgradient.engine import _exact_sum
 from microgradient.errors import MicrogradientError
 from microgradient.primitives import (
     operation_forward,
@@ -30,7 +30,7 @@ from microgradient.primitives import (
 )
 
 if TYPE_CHECKING:
-    from microgradient.program import Instruction, Program
+    from microgradient.program import Program
 
 Kernel = Callable[..., None]
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
@@ -62,30 +62,45 @@ def locate_error(
 class _Run:
     """Consecutive instructions of one kind, as the columns its kernels loop over."""
 
-    def __init__(self, key: tuple[Any, ...], instructions: list[Instruction]) -> None:
+    def __init__(self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int) -> None:
         self.key = key
-        self.instructions = instructions
-        slots, _, args, constants, coefficients = zip(*instructions)
-        self.slots: list[int] = list(slots)
-        self.args: list[tuple[int, ...]] = list(args)
-        self.constants: list[float | None] = list(constants)
-        self.coefficients = [c or () for c in coefficients]
-        self.first = list(map(itemgetter(0), args))
-        self.second = list(map(itemgetter(-1), args))
+        self.start = start
+        self.slots = columns.slots[start:stop]
+        self.args = columns.args[start:stop]
+        self.constants = columns.constants[start:stop]
+        self.coefficients = columns.coefficients[start:stop]
+        self.first = columns.first[start:stop]
+        self.second = columns.second[start:stop]
+
+
+class _Columns:
+    """The program's columns, with what kernels need (slicing these makes runs cheaply)."""
+
+    def __init__(self, program: Program) -> None:
+        columns = program.columns
+        self.slots = columns.slots
+        self.ops = columns.ops
+        self.args = columns.args
+        self.constants = columns.constants
+        self.coefficients = [c or () for c in columns.coefficients]
+        self.first = list(map(itemgetter(0), columns.args))
+        self.second = list(map(itemgetter(-1), columns.args))
 
 
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
-    instructions = program.instructions
+    if not len(program):
+        return
+    columns = _Columns(program)
+    kinds = list(zip(columns.ops, map(len, columns.args)))
     if split:
-        for instruction in instructions:
-            yield _Run((instruction.op, len(instruction.args)), [instruction])
+        for i, kind in enumerate(kinds):
+            yield _Run(kind, columns, i, i + 1)
         return
-    if not instructions:
-        return
-    _, ops, args, _, _ = zip(*instructions)
-    kinds = zip(ops, map(len, args))
-    for key, group in groupby(zip(kinds, instructions), key=itemgetter(0)):
-        yield _Run(key, list(map(itemgetter(1), group)))
+    start = 0
+    for key, group in groupby(kinds):
+        stop = start + len(list(group))
+        yield _Run(key, columns, start, stop)
+        start = stop
 
 
 def _execute(
@@ -101,7 +116,7 @@ def _execute(
         values[slot] = x
 
     def fail(slot: int, check: int, operands: tuple[float, ...]) -> None:
-        instruction = next(i for i in program.instructions if i.slot == slot)
+        instruction = program.instructions[program.columns.slots.index(slot)]
         raise program.domain_error(instruction, check, operands, None)
 
     for run in runs:
@@ -113,7 +128,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = run.instructions[0]
+            instruction = program.instructions[run.start]
             operands = [values[a] for a in instruction.args]
             raise program.overflow_error(instruction, operands, None) from None
     grads = [0.0] * size
@@ -127,7 +142,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = run.instructions[0]
+            instruction = program.instructions[run.start]
             operands = [values[a] for a in instruction.args]
             raise program.overflow_error(instruction, operands, None, backward=True) from None
     return values, grads
@@ -212,7 +227,7 @@ def _sum_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms = [values[k] for k in args]
         if c is not None:
             terms.append(c)
-        values[s] = math.fsum(terms)
+        values[s] = _exact_sum(terms)
 
 
 # The backward kernels follow the engine's chain rule exactly: a zero gradient is not
@@ -234,7 +249,7 @@ def _dot_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms += [w * values[p] for w, p in zip(coefficients, args[2 * k :])]
         if c is not None:
             terms.append(c)
-        values[s] = math.fsum(terms)
+        values[s] = _exact_sum(terms)
 
 
 def _dot_backward(values: list[float], grads: list[float], run: _Run) -> None:

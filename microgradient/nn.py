@@ -1,8 +1,9 @@
 """Neural networks on top of the engine: modules, losses and helpers.
 
 The modules follow micrograd's interface (``Neuron``, ``Layer``, ``MLP``,
-``parameters()``, ``zero_grad()``), so micrograd code runs unchanged, and add
-activations, seeded initialisation and saving to JSON.
+``parameters()``, ``zero_grad()``), so micrograd code runs unchanged (it gives
+micrograd's numbers when the networks are built with ``init="uniform"``), and add
+activations, scaled and seeded initialisation, and saving to JSON.
 
 Graphs stay small: a neuron is one :func:`~microgradient.dot` node (its bias
 rides along as a weight on a constant input 1) plus one activation node, and
@@ -18,17 +19,20 @@ every loss reduces over its batch in a single n-ary node.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import numbers
 import os
 import random
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 from microgradient.engine import Operand, Value, dot, dot_of_numbers, dot_of_values
+from microgradient.engine import max_ as max_
 from microgradient.engine import sum as value_sum
 from microgradient.errors import DomainError, ModelShapeError, OperandTypeError
 
@@ -43,6 +47,7 @@ __all__ = [
     "cross_entropy",
     "hinge",
     "l2",
+    "load",
     "mse",
     "softmax",
 ]
@@ -100,6 +105,11 @@ class Module:
     def _named_tensors(self) -> dict[str, Tensor]:
         return {"parameters": list(self.parameters())}
 
+    def __str__(self) -> str:
+        """What ``print(module)`` shows: the module and its number of parameters."""
+        count = len(self.parameters())
+        return f"{self!r}: {count} parameter{'' if count == 1 else 's'}"
+
     def state_dict(self) -> dict[str, Any]:
         """The parameter values as plain floats in (nested) lists, ready for ``json.dumps``.
 
@@ -140,8 +150,17 @@ class Module:
         """Write the architecture and the parameters to a JSON file.
 
         The file is written next to ``path`` and then renamed over it, so an
-        interrupted save never leaves a truncated model behind.
+        interrupted save never leaves a truncated model behind. JSON has no NaN
+        or infinity, so a model holding one (a diverged training run) raises
+        :class:`DomainError` naming the parameter, and nothing is written.
         """
+        for name, parameter in _named_parameters(self._named_tensors()):
+            if not math.isfinite(parameter.data):
+                raise DomainError(
+                    f"save {os.fspath(path)!r}: {name} of {self!r} is {parameter.data!r}; "
+                    "a model file holds finite numbers only, so nothing was written "
+                    "(a NaN or infinite weight usually means the training diverged)"
+                )
         document = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
@@ -149,40 +168,33 @@ class Module:
             "config": self.config(),
             "state": self.state_dict(),
         }
+        try:
+            text = json.dumps(document, indent=1, allow_nan=False)
+        except ValueError as error:  # a custom module's config() holding NaN or infinity
+            raise DomainError(f"save {os.fspath(path)!r}: {self!r}: {error}") from None
         target = Path(path)
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        partial.write_text(text + "\n", encoding="utf-8")
         partial.replace(target)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Load parameters saved by :meth:`save`.
+        """Load parameters saved by :meth:`save` into this model.
 
         A file for another architecture (module type, sizes, activation or
-        parameter shapes), or not written by :meth:`save`, raises
-        :class:`ModelShapeError` and leaves the model unchanged.
+        parameter shapes), a weight that is not a finite number, or a file not
+        written by :meth:`save` (not JSON, not UTF-8, nested too deeply, ...)
+        raises :class:`ModelShapeError` and leaves the model unchanged. To build
+        the network a file describes without knowing its shape, use :func:`load`.
         """
         where = f"load {os.fspath(path)!r} into {self!r}"
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ModelShapeError(f"{where}: the file is not valid JSON ({error})") from error
-        if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
-            raise ModelShapeError(f"{where}: not a model file (no 'format': {FILE_FORMAT!r})")
-        if document.get("version") != FILE_VERSION:
+        document = _read_model_file(path, where)
+        if document["module"] != type(self).__name__ or document["config"] != self.config():
             raise ModelShapeError(
-                f"{where}: file format version {document.get('version')!r} is not supported "
-                f"(this microgradient reads version {FILE_VERSION})"
-            )
-        if document.get("module") != type(self).__name__ or document.get("config") != self.config():
-            raise ModelShapeError(
-                f"{where}: the file holds a {document.get('module')} with "
-                f"{document.get('config')}, the model is a {type(self).__name__} with "
+                f"{where}: the file holds a {document['module']} with "
+                f"{_shown(document['config'])}, the model is a {type(self).__name__} with "
                 f"{self.config()}"
             )
-        state = document.get("state")
-        if not isinstance(state, dict):
-            raise ModelShapeError(f"{where}: the file has no 'state' object")
-        self.load_state_dict(state)
+        self.load_state_dict(document["state"])
 
 
 class Neuron(Module):
@@ -217,6 +229,14 @@ class Neuron(Module):
         uniform = _uniform(seed)
         self.w = [Value(uniform(-bound, bound)) for _ in range(nin)]
         self.b = Value(0.0)
+        self._name_parameters("")
+
+    def _name_parameters(self, prefix: str) -> None:
+        # labels naming each parameter's place (w1, b; L1.n3.w2 inside an MLP), counted from 1:
+        # drawings show them, and draw(..., collapse="neuron") groups a neuron's nodes by them
+        for k, weight in enumerate(self.w, start=1):
+            weight.label = f"{prefix}w{k}"
+        self.b.label = f"{prefix}b"
 
     @property
     def activation(self) -> Activation:
@@ -292,6 +312,11 @@ class Layer(Module):
         self.neurons = [
             Neuron(nin, activation=self.activation, seed=rng, init=init) for _ in range(nout)
         ]
+        self._name_parameters("")
+
+    def _name_parameters(self, prefix: str) -> None:
+        for j, neuron in enumerate(self.neurons, start=1):
+            neuron._name_parameters(f"{prefix}n{j}.")
 
     def __call__(self, x: Sequence[Operand] | Operand) -> Value | list[Value]:
         out = self.forward(x)
@@ -369,6 +394,8 @@ class MLP(Module):
             Layer(sizes[i], sizes[i + 1], i != last, activation=activation, seed=rng, init=init)
             for i in range(len(nouts))
         ]
+        for i, layer in enumerate(self.layers, start=1):
+            layer._name_parameters(f"L{i}.")
 
     @property
     def sizes(self) -> list[int]:
@@ -403,6 +430,24 @@ class MLP(Module):
     def __repr__(self) -> str:
         sizes = self.sizes
         return f"MLP({sizes[0]}, {sizes[1:]}, activation={self.activation!r})"
+
+    def __str__(self) -> str:
+        """The network layer by layer, as ``print(model)`` shows it.
+
+        >>> print(MLP(2, [16, 16, 1]))
+        MLP(2, [16, 16, 1], activation='relu'): 337 parameters
+          layers[0]: 2 -> 16, relu, 48 parameters
+          layers[1]: 16 -> 16, relu, 272 parameters
+          layers[2]: 16 -> 1, linear, 17 parameters
+        """
+        lines = [super().__str__()]
+        for i, layer in enumerate(self.layers):
+            count = len(layer.parameters())
+            lines.append(
+                f"  layers[{i}]: {layer.nin} -> {layer.nout}, {layer.activation}, "
+                f"{count} parameter{'' if count == 1 else 's'}"
+            )
+        return "\n".join(lines)
 
 
 _Dot: TypeAlias = Callable[[tuple[Value, ...], tuple[Any, ...]], Value]
@@ -470,8 +515,16 @@ def _match(
     """Check ``given`` has ``tensor``'s shape; collect (parameter, number) pairs to assign."""
     if isinstance(tensor, Value):
         if not isinstance(given, numbers.Real) or isinstance(given, bool):
-            raise ModelShapeError(f"{where}: {path} should be a number, got {given!r}")
-        assignments.append((tensor, float(given)))
+            raise ModelShapeError(f"{where}: {path} should be a number, got {_shown(given)}")
+        try:
+            number = float(given)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ModelShapeError(
+                f"{where}: {path} is {_shown(given)}; every parameter must be a finite number"
+            )
+        assignments.append((tensor, number))
         return
     if not isinstance(given, (list, tuple)):
         raise ModelShapeError(
@@ -483,6 +536,159 @@ def _match(
         )
     for i, (t, g) in enumerate(zip(tensor, given)):
         _match(t, g, f"{path}[{i}]", where, assignments)
+
+
+def _named_parameters(tensors: Mapping[str, Tensor]) -> list[tuple[str, Value]]:
+    """Every parameter with its place in the state, e.g. ``'layers.0.weight'[3][1]``."""
+    named: list[tuple[str, Value]] = []
+
+    def visit(path: str, tensor: Tensor) -> None:
+        if isinstance(tensor, Value):
+            named.append((path, tensor))
+        else:
+            for i, t in enumerate(tensor):
+                visit(f"{path}[{i}]", t)
+
+    for name, tensor in tensors.items():
+        visit(repr(name), tensor)
+    return named
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def _shown(x: object) -> str:
+    """A short repr of something read from a file, whatever its size or depth."""
+    if isinstance(x, int) and abs(x) >= 10**30:
+        # repr of an int beyond 4300 digits raises; a long one says nothing useful anyway
+        return f"an integer of {x.bit_length()} bits"
+    return _SHORT.repr(x)
+
+
+def _read_model_file(path: str | os.PathLike[str], where: str) -> dict[str, Any]:
+    """The document of a file written by :meth:`Module.save`, with its five entries checked.
+
+    Anything that is not such a file raises :class:`ModelShapeError`; only a
+    file that cannot be read at all raises ``OSError``.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ModelShapeError(
+            f"{where}: not a model file: byte {error.start} ({raw[error.start]:#04x}) is not "
+            "UTF-8 text, and a model file is JSON"
+        ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelShapeError(f"{where}: the file is not valid JSON ({error})") from None
+    except RecursionError:
+        raise ModelShapeError(f"{where}: not a model file: its JSON is nested too deeply") from None
+    except ValueError as error:  # an integer literal beyond Python's 4300-digit limit
+        reason = str(error).split(":")[0].lower()
+        raise ModelShapeError(f"{where}: not a model file: a number in it {reason}") from None
+    if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
+        raise ModelShapeError(f"{where}: not a model file (no 'format': {FILE_FORMAT!r})")
+    version = document.get("version")
+    if type(version) is not int or version != FILE_VERSION:
+        raise ModelShapeError(
+            f"{where}: file format version {_shown(version)} is not supported "
+            f"(this microgradient reads version {FILE_VERSION})"
+        )
+    module = document.get("module")
+    if not isinstance(module, str) or not module.isidentifier() or len(module) > 100:
+        raise ModelShapeError(f"{where}: 'module' should name a class, got {_shown(module)}")
+    for entry in ("config", "state"):
+        if not isinstance(document.get(entry), dict):
+            raise ModelShapeError(f"{where}: the file has no {entry!r} object")
+    return document
+
+
+def load(path: str | os.PathLike[str]) -> Module:
+    """Build the network a file written by :meth:`Module.save` describes, with its parameters.
+
+    Works for :class:`MLP`, :class:`Layer` and :class:`Neuron` files, so the
+    architecture need not be known in advance (for your own :class:`Module`
+    subclass, build one and call its :meth:`~Module.load`). A file that is not
+    such a model, or whose parameters do not fit its architecture or are not
+    finite numbers, raises :class:`ModelShapeError`.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.json"
+    >>> MLP(2, [4, 1], activation="tanh", seed=0).save(path)
+    >>> load(path)
+    MLP(2, [4, 1], activation='tanh')
+    """
+    where = f"load {os.fspath(path)!r}"
+    document = _read_model_file(path, where)
+    module, config, state = document["module"], document["config"], document["state"]
+    build = _BUILDERS.get(module)
+    if build is None:
+        raise ModelShapeError(
+            f"{where}: the file holds a {module}; nn.load builds {', '.join(_BUILDERS)} "
+            f"(for another module, build it and call its .load(path))"
+        )
+    expected_keys = set(_CONFIG_KEYS[module])
+    if set(config) != expected_keys:
+        raise ModelShapeError(
+            f"{where}: a {module} config has the entries {sorted(expected_keys)}, "
+            f"the file has {_shown(sorted(config))}"
+        )
+    activation = config["activation"]
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+        raise ModelShapeError(
+            f"{where}: activation {_shown(activation)} is not one of "
+            f"{', '.join(map(repr, _ACTIVATIONS))}"
+        )
+    sizes = config["sizes"] if module == "MLP" else [config["nin"], config.get("nout", 1)]
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(type(n) is int and n >= 1 for n in sizes)
+    ):
+        raise ModelShapeError(
+            f"{where}: the layer sizes should be positive integers, got {_shown(config)}"
+        )
+    # Compare the parameter count with the numbers present before building anything, so
+    # a file claiming a 10**9-wide layer costs nothing.
+    needed = sum((nin + 1) * nout for nin, nout in itertools.pairwise(sizes))
+    present = _count_leaves(state)
+    if needed != present:
+        raise ModelShapeError(
+            f"{where}: a {module} with {_shown(config)} has {needed} parameters, "
+            f"the file's state holds {present} entries"
+        )
+    model = build(sizes, cast(Activation, activation))
+    model.load_state_dict(state)
+    return model
+
+
+_CONFIG_KEYS = {
+    "MLP": ("sizes", "activation"),
+    "Layer": ("nin", "nout", "activation"),
+    "Neuron": ("nin", "activation"),
+}
+# seed=0 only so that building does not draw from the global generator: load overwrites it all
+_BUILDERS: dict[str, Callable[[list[int], Activation], Module]] = {
+    "MLP": lambda sizes, activation: MLP(sizes[0], sizes[1:], activation, seed=0),
+    "Layer": lambda sizes, activation: Layer(sizes[0], sizes[1], activation=activation, seed=0),
+    "Neuron": lambda sizes, activation: Neuron(sizes[0], activation=activation, seed=0),
+}
+
+
+def _count_leaves(state: Mapping[str, Any]) -> int:
+    """How many non-list entries (nested lists flattened) a state holds."""
+    count = 0
+    pending: list[Any] = list(state.values())
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        else:
+            count += 1
+    return count
 
 
 # ---- losses and helpers ----------------------------------------------------------------
@@ -526,7 +732,7 @@ def mse(
 
 def binary_cross_entropy(
     probabilities: Sequence[Operand] | Operand,
-    targets: Sequence[float] | float,
+    targets: Sequence[Operand] | Operand,
     *,
     eps: float = 1e-12,
     reduction: Reduction = "mean",
@@ -537,8 +743,9 @@ def binary_cross_entropy(
     in [0, 1]; anything else raises :class:`DomainError`. The small ``eps``
     inside the logs (the source's "tiny epsilon") keeps the loss finite when a
     probability is exactly 0 or 1; ``eps=0`` gives the exact formula, which then
-    fails on such a probability with a log-domain error. Terms whose target
-    weight is 0 are skipped, so a hard label only takes the log it needs.
+    fails on such a probability with a log-domain error. A number target whose
+    weight is 0 skips its term, so a hard label only takes the log it needs; a
+    ``Value`` target (an input, to trace the loss for any labels) keeps both terms.
 
     >>> round(binary_cross_entropy([Value(0.5)], [1.0]).data, 6)
     0.693147
@@ -553,7 +760,7 @@ def binary_cross_entropy(
         raise DomainError(f"binary_cross_entropy: eps must be in [0, 0.5), got {eps!r}")
     scale = _scale("binary_cross_entropy", reduction, len(probs))
     logs: list[Value] = []
-    weights: list[float] = []
+    weights: list[Operand] = []
     for i, (p, t) in enumerate(zip(probs, targs)):
         p = _as_value(p, "binary_cross_entropy")
         if not 0.0 <= p.data <= 1.0:
@@ -561,6 +768,11 @@ def binary_cross_entropy(
                 f"binary_cross_entropy: probability {i} is {p.data!r}, outside [0, 1] "
                 "(apply sigmoid to scores first)"
             )
+        if isinstance(t, Value):  # an input of the graph: both terms, whatever its value
+            _label_number(t.data, i)
+            logs += [(p + eps).log(), (1.0 + eps - p).log()]
+            weights += [t * -scale, (t - 1.0) * scale]
+            continue
         t = _label_number(t, i)
         if t != 0.0:
             logs.append((p + eps).log())
@@ -574,8 +786,8 @@ def binary_cross_entropy(
 def softmax(logits: Sequence[Operand]) -> list[Value]:
     """Probabilities ``exp(z_i) / Σ_j exp(z_j)``, stable for large logits.
 
-    The largest logit is subtracted first, as a constant: the result is the
-    same, and no ``exp`` overflows.
+    The largest logit (a ``max`` node) is subtracted first: the result is the
+    same, no ``exp`` overflows, and a traced program stays stable for any logits.
 
     >>> [round(p.data, 4) for p in softmax([Value(1000.0), Value(1000.0)])]
     [0.5, 0.5]
@@ -583,10 +795,23 @@ def softmax(logits: Sequence[Operand]) -> list[Value]:
     zs = [_as_value(z, "softmax") for z in logits]
     if not zs:
         raise DomainError("softmax: no logits")
-    shift = max(z.data for z in zs)
+    shift = _largest(zs)
     exps = [(z - shift).exp() for z in zs]
     total = value_sum(exps)
     return [e / total for e in exps]
+
+
+def _largest(zs: list[Value]) -> Value:
+    """The largest of ``zs`` as a node of the graph (not a number frozen into it).
+
+    Pairs are compared in a balanced tree: log2(n) levels deep rather than n, so a
+    traced batch does a few wide array operations instead of many narrow ones.
+    """
+    level = list(zs)
+    while len(level) > 1:
+        paired = [max_(a, b) for a, b in zip(level[::2], level[1::2])]
+        level = paired + level[len(paired) * 2 :]
+    return level[0]
 
 
 def cross_entropy(
@@ -603,6 +828,9 @@ def cross_entropy(
     ``logsumexp(z) - Σ t_j z_j`` with the log-sum-exp shifted by the largest
     logit, so logits like 1000 are fine. Its gradient is ``(softmax(z) - t) /
     batch_size`` (the source's Softmax-with-Loss backward).
+
+    A class index picks its logit while the graph is built; to trace one loss
+    for every label, give one-hot targets as ``Value``s (inputs of the graph).
 
     >>> z = [Value(0.0), Value(0.0)]
     >>> loss = cross_entropy(z, 1)
@@ -623,45 +851,52 @@ def cross_entropy(
         )
     scale = _scale("cross_entropy", reduction, len(rows))
     terms: list[Value] = []
-    weights: list[float] = []
-    offset = 0.0
+    weights: list[Operand] = []
     for i, (row, label) in enumerate(zip(rows, labels)):
         zs = [_as_value(z, "cross_entropy") for z in row]
         if not zs:
             raise DomainError(f"cross_entropy: sample {i} has no logits")
-        shift = max(z.data for z in zs)
+        shift = _largest(zs)
         log_total = value_sum([(z - shift).exp() for z in zs]).log()
+        mass: Operand
         if _is_sequence(label):
             if len(label) != len(zs):
                 raise DomainError(
                     f"cross_entropy: sample {i} has {len(zs)} logits but a target of "
                     f"length {len(label)}"
                 )
-            target = [_label_number(t, i) for t in label]
+            target = [t if isinstance(t, Value) else _label_number(t, i) for t in label]
+            for t in target:
+                if isinstance(t, Value):
+                    _label_number(t.data, i)
             for z, t in zip(zs, target):
-                if t != 0.0:
+                if isinstance(t, Value) or t != 0.0:
                     terms.append(z)
-                    weights.append(-t * scale)
-            mass = math.fsum(target)
+                    weights.append(t * -scale)
+            values = [t for t in target if isinstance(t, Value)]
+            numbers_ = [t for t in target if not isinstance(t, Value)]
+            mass = value_sum([*values, *numbers_]) if values else math.fsum(numbers_)
         else:
             terms.append(zs[_class_index(label, len(zs), i)])
             weights.append(-scale)
             mass = 1.0
         # loss_i = mass * (log Σ exp(z - shift) + shift) - Σ t_j z_j
-        terms.append(log_total)
-        weights.append(mass * scale)
-        offset += mass * shift * scale
-    loss = dot(terms, weights)
-    return loss + offset if offset != 0.0 else loss
+        terms += [log_total, shift]
+        weights += [mass * scale, mass * scale]
+    return dot(terms, weights)
 
 
 def hinge(
     scores: Sequence[Operand] | Operand,
-    labels: Sequence[float] | float,
+    labels: Sequence[Operand] | Operand,
     *,
     reduction: Reduction = "mean",
 ) -> Value:
     """The SVM "max-margin" loss ``max(0, 1 - y·s)`` for labels ``y`` of +1 or -1, averaged.
+
+    A number label picks the margin's form while the graph is built (``1 - s`` or
+    ``s + 1``); a ``Value`` label (an input, to trace the loss for any labels)
+    enters as ``1 - y·s``.
 
     >>> hinge([Value(2.0), Value(0.5), Value(0.5)], [1, 1, -1]).data
     0.6666666666666666
@@ -674,13 +909,16 @@ def hinge(
     margins = []
     for i, (s, y) in enumerate(zip(ss, ys)):
         s = _as_value(s, "hinge")
-        # with y = ±1, 1 - y·s is a single node: 1 - s or s + 1
-        if y == 1:
+        label = y.data if isinstance(y, Value) else y
+        if label not in (1, -1):
+            raise DomainError(f"hinge: label {i} is {label!r}; labels must be +1 or -1")
+        if isinstance(y, Value):
+            margins.append((1.0 - y * s).relu())
+        # with a number y = ±1, 1 - y·s is a single node: 1 - s or s + 1
+        elif y == 1:
             margins.append((1.0 - s).relu())
-        elif y == -1:
-            margins.append((s + 1.0).relu())
         else:
-            raise DomainError(f"hinge: label {i} is {y!r}; labels must be +1 or -1")
+            margins.append((s + 1.0).relu())
     return dot(margins, [scale] * len(margins))
 
 

@@ -111,14 +111,15 @@ PRIMITIVES: dict[tuple[str, int], Primitive] = _table(
     Primitive("neg", 1, "-a",          ("-1.0",),                   "-{a}"),
     # x ** c: constant at c = 0; an infinite slope at 0 when 0 < c < 1
     Primitive("**", 1, "pow(a, c)",
-              ("where(c == 0.0, 0.0, c * pow(a, c - 1.0))",), "{a} ** {c}",
+              ("where(c == 0.0, 0.0, times(c, pow(a, c - 1.0)))",), "{a} ** {c}",
               (Check("(a == 0.0) & (c < 0.0)", DivisionByZeroError, "zero to a negative power"),
                Check("(a < 0.0) & (c != c // 1.0)", DomainError,
                      "a negative base needs an integer exponent")),
               unbounded=True),
     # x ** y: at x = 0, x ** y * log(x) tends to 0, so the exponent's slope is 0
     Primitive("**", 2, "pow(a, b)",
-              ("times(b, pow(a, b - 1.0))", "where(a == 0.0, 0.0, out * log(a))"), "{a} ** {b}",
+              ("times(b, pow(a, b - 1.0))", "where(a == 0.0, 0.0, times(out, log(a)))"),
+              "{a} ** {b}",
               (Check("a < 0.0", DomainError, "a negative base needs a constant exponent"),
                Check("(a == 0.0) & (b <= 0.0)", DivisionByZeroError,
                      "zero to a non-positive power")),
@@ -188,10 +189,15 @@ def operation_forward(operation: Any) -> Callable[..., float]:
 
 
 def operation_slopes(operation: Any) -> Callable[..., tuple[float, ...]]:
-    """A registered Operation's local derivatives ``(*operands, out)``, as floats."""
+    """A registered Operation's local derivatives ``(*operands, out)``, as floats.
+
+    Errors of Python's arithmetic inside them become the engine's exceptions.
+    """
+    what = f"the derivatives of {operation.name}"
 
     def slopes(*operands_and_out: float) -> tuple[float, ...]:
-        return tuple(float(d) for d in operation.derivatives(*operands_and_out))
+        found = operation._guarded(what, operation.derivatives, operands_and_out)
+        return tuple(float(d) for d in found)
 
     return slopes
 
@@ -236,8 +242,15 @@ class _ToScalar(ast.NodeTransformer):
             if isinstance(test, ast.Constant):
                 return self.rewrite(then if test.value else otherwise)
             return ast.IfExp(test=test, body=self.rewrite(then), orelse=self.rewrite(otherwise))
+        if node.func.id == "times" and self.constant is not None:
+            factor = node.args[0]
+            if _mentions_only_constant(factor):
+                value = _evaluate(factor, self.constant)
+                if value != 0.0 and math.isfinite(value):  # no 0 * inf possible: a plain product
+                    product = ast.BinOp(left=factor, op=ast.Mult(), right=node.args[1])
+                    return self.rewrite(product)
         node.func = ast.Name(id=f"_{node.func.id}", ctx=ast.Load())
-        node.args = [self.visit(arg) for arg in node.args]
+        node.args = [self.rewrite(arg) for arg in node.args]
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
@@ -263,8 +276,14 @@ class _ToScalar(ast.NodeTransformer):
 
 def eval_constant_condition(condition: ast.expr, constant: float) -> bool:
     """Decide a ``where`` condition that depends on the constant ``c`` only."""
-    code = compile(ast.Expression(body=condition), "<primitive>", "eval")
-    return bool(eval(code, {"__builtins__": {}}, {"c": constant, "inf": math.inf}))
+    return bool(_evaluate(condition, constant))
+
+
+def _evaluate(expression: ast.expr, constant: float) -> Any:
+    """The value of a template part that depends on the constant ``c`` only."""
+    code = compile(ast.Expression(body=expression), "<primitive>", "eval")
+    names = {"c": constant, "inf": math.inf, "nan": math.nan}
+    return eval(code, {"__builtins__": {}}, names)
 
 
 def number_literal(x: float) -> str:
@@ -352,9 +371,9 @@ class _ToArray(ast.NodeTransformer):
 
 def _like(xp: Any, x: Any, condition: Any) -> Any:
     """``x`` as a float64 array if it is a plain number (some namespaces need arrays in where)."""
-    if isinstance(x, (int, float)):
-        return xp.asarray(float(x), dtype=xp.float64, device=array_api_compat.device(condition))
-    return x
+    if not isinstance(x, (int, float)) or array_api_compat.is_numpy_namespace(xp):
+        return x  # NumPy's where takes plain numbers as they are
+    return xp.asarray(float(x), dtype=xp.float64, device=array_api_compat.device(condition))
 
 
 _array_functions: dict[str, Callable[..., Any]] = {}

@@ -29,17 +29,22 @@ program(w, x):
 from __future__ import annotations
 
 import keyword
-import math
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple, NoReturn
 
 from microgradient import engine
-from microgradient.engine import Value, _ManualStep, topological_order
+from microgradient.engine import (
+    Value,
+    _exact_sum,
+    _ManualStep,
+    topological_order,
+)
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
 from microgradient.primitives import (
     BUILT_IN_OPS,
@@ -54,7 +59,7 @@ from microgradient.primitives import (
     scalar_names,
 )
 
-__all__ = ["Instruction", "Program", "Result", "trace"]
+__all__ = ["Instruction", "Parameters", "Program", "Result", "trace"]
 
 # forward_backward(input values, output gradient) -> (output value, input gradients)
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
@@ -81,6 +86,7 @@ class Instruction(NamedTuple):
 
 
 _new_instruction = partial(tuple.__new__, Instruction)
+_read_data = attrgetter("data")
 
 
 def trace(root: Value) -> Program:
@@ -114,24 +120,37 @@ def trace(root: Value) -> Program:
             node = order[next(i for i, o in enumerate(ops) if o == op)]
             _check_operation(node, arity, operations)
     slot_of = dict(zip(order, range(len(order))))
-    args = map(tuple, map(partial(map, slot_of.__getitem__), parents))
-    rows = zip(
-        range(len(order)),
-        ops,
-        args,
-        map(attrgetter("constant"), order),
-        map(attrgetter("coefficients"), order),
+    operations_at = list(compress(range(len(order)), parents))
+    columns = Columns(
+        operations_at,
+        list(compress(ops, parents)),
+        list(map(tuple, map(partial(map, slot_of.__getitem__), compress(parents, parents)))),
+        list(compress(map(attrgetter("constant"), order), parents)),
+        list(compress(map(attrgetter("coefficients"), order), parents)),
     )
-    instructions = tuple(map(_new_instruction, compress(rows, parents)))
     input_slots = tuple(slot for slot, p in enumerate(parents) if not p)
     return Program(
         tuple(order[slot] for slot in input_slots),
         input_slots,
-        instructions,
+        columns,
         tuple(map(attrgetter("label"), order)),
         len(order) - 1,
         operations,
     )
+
+
+class Columns(NamedTuple):
+    """A program's instructions field by field: one list per field of :class:`Instruction`.
+
+    Tracing a million-node graph makes these lists rather than a million
+    ``Instruction`` objects; loop kernels read them directly.
+    """
+
+    slots: list[int]
+    ops: list[str]
+    args: list[tuple[int, ...]]
+    constants: list[float | None]
+    coefficients: list[tuple[float, ...] | None]
 
 
 def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> None:
@@ -203,32 +222,87 @@ def _sum_all(array: Any) -> Any:
     return namespace_of(array).sum(array)
 
 
+class Parameters:
+    """Parameters kept in one flat float64 array while a traced program trains.
+
+    The ``Value``s stay the model's parameters (for saving, drawing, eager use);
+    this array stands in for them between :meth:`write_back` calls, so a training
+    step is one program run and one array update instead of a loop over Values.
+
+    >>> import microgradient as mg
+    >>> w = mg.Value(1.0, label="w")
+    >>> program = mg.trace((w * 3.0 - 2.0) ** 2)
+    >>> params = mg.Parameters([w])
+    >>> for _ in range(50):
+    ...     _ = program.run(parameters=params)
+    ...     params.data -= 0.05 * params.grad
+    >>> params.write_back()
+    >>> round(w.data, 6)
+    0.666667
+    """
+
+    def __init__(self, values: Sequence[Value], xp: Any = None) -> None:
+        import numpy
+
+        self.values = list(values)
+        self.xp = numpy if xp is None else xp
+        self.data: Any = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
+        self.grad: Any = self.xp.zeros_like(self.data)
+        self._positions: weakref.WeakKeyDictionary[Program, list[int]] = weakref.WeakKeyDictionary()
+
+    def write_back(self) -> None:
+        """Copy :attr:`data` into the Values' ``.data`` (and :attr:`grad` into ``.grad``)."""
+        for value, x, g in zip(self.values, self.data.tolist(), self.grad.tolist()):
+            value.data = x
+            value.grad = g
+
+    def read(self) -> None:
+        """Reload :attr:`data` from the Values (after changing them directly)."""
+        self.data = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
+
+    def positions_in(self, program: Program) -> list[int]:
+        """Where these parameters are among ``program.inputs``."""
+        positions = self._positions.get(program)
+        if positions is None:
+            positions = self._positions[program] = [program._position(v) for v in self.values]
+        return positions
+
+
 class Program:
     """A traced graph: instructions in topological order over numbered slots.
 
-    Build one with :func:`trace`. Attributes (see contract in the module docs):
-    ``inputs`` (the leaf Values), ``input_slots``, ``instructions``, ``names``
-    (one Python identifier per slot), ``labels`` (per slot, ``""`` if none) and
-    ``output`` (the root's slot). ``str(program)`` is a short listing and
-    :attr:`source` the generated Python of the forward and backward passes.
+    Build one with :func:`trace`. Attributes: ``inputs`` (the leaf Values),
+    ``input_slots``, ``instructions``, ``names`` (one Python identifier per
+    slot), ``labels`` (per slot, ``""`` if none), ``output`` (the root's slot) and
+    ``operations`` (the registered Operations it uses, by name). ``str(program)``
+    is a short listing and :attr:`source` the generated Python of the forward and
+    backward passes.
+
+    >>> import microgradient as mg
+    >>> a, b = mg.Value(1.0, label="a"), mg.Value(2.0, label="b")
+    >>> program = mg.trace(a / b)
+    >>> program.names, program.output
+    (('a', 'b', 'h2'), 2)
+    >>> program.instructions[0]
+    Instruction(slot=2, op='/', args=(0, 1), constant=None, coefficients=None)
     """
 
     def __init__(
         self,
         inputs: tuple[Value, ...],
         input_slots: tuple[int, ...],
-        instructions: tuple[Instruction, ...],
+        columns: Columns,
         labels: tuple[str, ...],
         output: int,
         operations: dict[str, Any],
     ) -> None:
         self.inputs = inputs
         self.input_slots = input_slots
-        self.instructions = instructions
+        self.columns = columns
         self.labels = labels
         self.output = output
         self.operations = operations
-        self.size = sum(map(len, map(itemgetter(2), instructions)))
+        self.size = sum(map(len, columns.args))
         self._input_index = {leaf: i for i, leaf in enumerate(inputs)}
         self._batch_plans: dict[Any, Any] = {}
 
@@ -237,12 +311,17 @@ class Program:
         """A distinct Python identifier per slot, from its label where it has a usable one."""
         return _identifiers(self.labels, frozenset(self.input_slots))
 
+    @cached_property
+    def instructions(self) -> tuple[Instruction, ...]:
+        """The instructions in topological order (made from :attr:`columns` when first read)."""
+        return tuple(map(_new_instruction, zip(*self.columns)))
+
     def __len__(self) -> int:
-        return len(self.instructions)
+        return len(self.columns.slots)
 
     def __repr__(self) -> str:
         return (
-            f"<Program: {len(self.inputs)} inputs, {len(self.instructions)} instructions, "
+            f"<Program: {len(self.inputs)} inputs, {len(self)} instructions, "
             f"output {self.names[self.output]}>"
         )
 
@@ -263,20 +342,20 @@ class Program:
         names = [self.names[a] for a in instruction.args]
         op, c = instruction.op, instruction.constant
         if op == "sum":
-            terms = names + ([_number(c)] if c is not None else [])
+            terms = names + ([repr(c)] if c is not None else [])
             return f"sum({', '.join(terms)})"
         if op == "dot":
             k, scaled = _dot_split(instruction)
             products = [f"{names[i]}*{names[k + i]}" for i in range(k)]
-            products += [f"{_number(w)}*{names[2 * k + j]}" for j, w in enumerate(scaled)]
+            products += [f"{w!r}*{names[2 * k + j]}" for j, w in enumerate(scaled)]
             if c is not None:
-                products.append(_number(c))
+                products.append(repr(c))
             return " + ".join(products) if products else "0.0"
         table_entry = primitive(op, len(names))
         if table_entry is None:
             return f"{op}({', '.join(names)})"
         fields = dict(zip(("a", "b"), names))
-        return table_entry.notation.format(c=_number(c) if c is not None else "", **fields)
+        return table_entry.notation.format(c=repr(c) if c is not None else "", **fields)
 
     @cached_property
     def source(self) -> str:
@@ -289,7 +368,13 @@ class Program:
 
     # ---- running -------------------------------------------------------------------
 
-    def run(self, feed: Mapping[Value | str, Any] | None = None, *, gradient: Any = 1.0) -> Result:
+    def run(
+        self,
+        feed: Mapping[Value | str, Any] | None = None,
+        *,
+        gradient: Any = 1.0,
+        parameters: Parameters | None = None,
+    ) -> Result:
         """Evaluate the program and its gradients; no ``Value`` is changed.
 
         ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
@@ -297,6 +382,9 @@ class Program:
         given an array of length B, all B samples are evaluated at once.
         ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
         batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
+        With ``parameters`` (a :class:`Parameters`), those inputs are read from
+        ``parameters.data`` and their gradients go to ``parameters.grad`` instead
+        of ``result.grads``.
 
         >>> import microgradient as mg
         >>> x = mg.Value(1.0, label="x")
@@ -308,14 +396,24 @@ class Program:
         if arrays or not isinstance(gradient, (int, float)):
             from microgradient.batch import run_batch
 
-            return run_batch(self, numbers, arrays, gradient)
-        return self._run_one(numbers, float(gradient))
+            return run_batch(self, numbers, arrays, gradient, parameters)
+        if parameters is not None:
+            positions = parameters.positions_in(self)
+            for position, x in zip(positions, parameters.data.tolist()):
+                numbers[position] = x
+        result = self._run_one(numbers, float(gradient))
+        if parameters is not None:
+            grads = dict(result.grads)
+            found = [grads.pop(v) for v in parameters.values]
+            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+            result = Result(result.value, grads)
+        return result
 
     def _resolve_feed(
         self, feed: Mapping[Value | str, Any] | None
     ) -> tuple[list[float], dict[int, Any]]:
         """Input values in input order, and the arrays fed, by input position."""
-        numbers = [leaf.data for leaf in self.inputs]
+        numbers = list(map(_read_data, self.inputs))
         arrays: dict[int, Any] = {}
         for key, given in (feed or {}).items():
             position = self._position(key)
@@ -326,7 +424,7 @@ class Program:
             else:
                 from microgradient.batch import as_batch_column
 
-                column = as_batch_column(given, self._describe_input(position))
+                column = as_batch_column(given, self, position)
                 if column is None:
                     numbers[position] = float(given)
                 else:
@@ -455,10 +553,6 @@ def _in_sample(sample: int | None) -> str:
 
 def _describe_value(value: Value) -> str:
     return f"Value {value.label!r}" if value.label else f"Value(data={value.data!r})"
-
-
-def _number(x: float | None) -> str:
-    return repr(x)
 
 
 def _dot_split(instruction: Instruction) -> tuple[int, tuple[float, ...]]:
@@ -640,7 +734,7 @@ def _total(terms: list[str]) -> str:
         return "0.0"
     if len(terms) <= PLAIN_SUM_LIMIT:
         return " + ".join(terms)
-    return f"_fsum(({', '.join(terms)},))"
+    return f"_sum([{', '.join(terms)}])"
 
 
 def _times(upstream: str, local: str) -> str:
@@ -654,7 +748,7 @@ def _times(upstream: str, local: str) -> str:
 
 def _compile_straight_line(program: Program) -> Replay:
     namespace = scalar_names()
-    namespace["_fsum"] = math.fsum
+    namespace["_sum"] = _exact_sum
     for index, instruction in enumerate(program.instructions):
         operation = program.operations.get(instruction.op)
         if operation is not None:

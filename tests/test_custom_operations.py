@@ -128,14 +128,18 @@ def test_create_graph_refuses_a_handmade_node_naming_it() -> None:
         Value(1.0, (a,), "opaque").backward(create_graph=True)
 
 
-def test_handmade_nodes_are_drawn_without_inventing_their_derivatives() -> None:
-    a = Value(2.0, label="a")
+def test_handmade_nodes_have_measured_local_derivatives_for_drawings() -> None:
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
     y = cube(a)
     y.backward()
-    assert local_derivatives(y) is None
-    assert a.grad == 12.0  # reading the local derivatives did not run the closure again
-    dot = mg.to_dot(y)
-    assert "cube" in dot
+    assert local_derivatives(y) == (12.0,)
+    assert (a.grad, y.grad) == (12.0, 1.0)  # measuring restored every gradient
+    assert local_derivatives(micrograd_mul(a, b)) == (-3.0, 2.0)
+    assert local_derivatives(micrograd_mul(a, a)) == (4.0, 0.0)  # all at the first position
+    assert local_derivatives(a) is None
+    assert "cube" in mg.to_dot(y)
+    frames = list(mg.backward_steps(cube(a) + a))
+    assert frames[-1].gradient(a) == 13.0
 
 
 def test_micrograd_constructor_refusals() -> None:
@@ -326,6 +330,17 @@ def test_forward_errors_become_microgradient_errors() -> None:
 
     with pytest.raises(mg.FloatOverflowError, match="my_exp"):
         my_exp(Value(1000.0))
+
+    @mg.operation
+    def my_square(x: float) -> float:
+        return x * x
+
+    @my_square.derivatives
+    def _(x: Any, out: Any) -> tuple[Any]:
+        return (math.sqrt(x) * 0.0 + 2 * x,)  # math on floats: fails below 0
+
+    with pytest.raises(mg.DomainError, match=r"the derivatives of my_square\(-2\.0, 4\.0\)"):
+        my_square(Value(-2.0)).backward()
 
 
 def test_redefining_an_operation_replaces_it() -> None:

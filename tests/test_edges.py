@@ -148,6 +148,27 @@ def test_plain_and_recorded_passes_agree_without_nan(
     mg.gradients(recorded.grad, [recorded])
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    chain=st.lists(st.sampled_from(KINKED), min_size=1, max_size=4),
+    x=st.sampled_from([math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324]),
+)
+def test_plain_and_recorded_passes_agree_at_infinities(
+    chain: list[tuple[str, Callable[[Value], Value]]], x: float
+) -> None:
+    def build(v: Value) -> Value:
+        for _, op in chain:
+            v = op(v)
+        return v
+
+    plain, recorded = Value(x), Value(x)
+    build(plain).backward()
+    build(recorded).backward(create_graph=True)
+    assert recorded.grad.data == plain.grad or (
+        math.isnan(recorded.grad.data) and math.isnan(plain.grad)
+    ), [name for name, _ in chain]
+
+
 @pytest.mark.parametrize(
     ("f", "slope"),
     [

@@ -58,54 +58,95 @@ def test_a_name_used_twice_is_one_leaf_with_two_edges() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "written", "graph"),
     [
-        ("-w*x", "-(w*x)"),  # a leading minus covers the product
-        ("-x**2", "-x**2"),
-        ("-x^2", "-x**2"),
-        ("a*-b", "a*(-b)"),  # after an operator it covers the next power only
-        ("a*-b*c", "a*(-b)*c"),
-        ("a/-b^2", "a/(-b**2)"),
-        ("2**-x", "2**(-x)"),
-        ("2^-x^2", "2**(-x**2)"),
-        ("a - -b", "a - -b"),
-        ("- -a", "-(-a)"),
-        ("+a", "a"),
-        ("a-b-c", "a - b - c"),
-        ("a-(b-c)", "a - (b - c)"),
-        ("a/b/c", "a/b/c"),
-        ("a/(b/c)", "a/(b/c)"),
-        ("a^b^c", "a**b**c"),  # right-associative
-        ("(a^b)^c", "(a**b)**c"),
-        ("(-a)^2", "(-a)**2"),
-        ("a+b*c", "a + b*c"),
-        ("(a+b)*c", "(a + b)*c"),
-        ("e^a", "exp(a)"),
-        ("e**(a+b)", "exp(a + b)"),
-        ("e^-a^2*b", "exp(-a**2)*b"),
-        ("(e)^a", "2.718281828459045**a"),  # only a bare e^ is exp
-        ("e*a + pi*b", "e*a + pi*b"),
-        ("2*pi*a", "6.283185307179586*a"),  # constant parts are computed once
-        ("x*2*3", "3*(2*x)"),
-        ("1 + x", "1 + x"),
-        ("x + 1", "1 + x"),  # the graph does not record the side of a constant
-        ("x - 1", "x - 1"),
-        ("1 - x", "1 - x"),
-        ("-1 - x", "-1 - x"),
-        ("x*-2", "(-2)*x"),
-        ("x^-1.5", "x**(-1.5)"),
+        ("-w*x", "-(w*x)", "-(w*x)"),  # a leading minus covers the product
+        ("-x**2", "-x**2", "-x**2"),
+        ("-x^2", "-x^2", "-x**2"),
+        ("a*-b", "a*(-b)", "a*(-b)"),  # after an operator it covers the next power only
+        ("a*-b*c", "a*(-b)*c", "a*(-b)*c"),
+        ("a/-b^2", "a/(-b^2)", "a/(-b**2)"),
+        ("2**-x", "2**(-x)", "2**(-x)"),
+        ("2^-x^2", "2^(-x^2)", "2**(-x**2)"),
+        ("a - -b", "a - -b", "a - -b"),
+        ("- -a", "-(-a)", "-(-a)"),
+        ("+a", "a", "a"),
+        ("a-b-c", "a - b - c", "a - b - c"),
+        ("a-(b-c)", "a - (b - c)", "a - (b - c)"),
+        ("a/b/c", "a/b/c", "a/b/c"),
+        ("a/(b/c)", "a/(b/c)", "a/(b/c)"),
+        ("a^b^c", "a^b^c", "a**b**c"),  # right-associative
+        ("(a^b)^c", "(a^b)^c", "(a**b)**c"),
+        ("(-a)^2", "(-a)^2", "(-a)**2"),
+        ("a+b*c", "a + b*c", "a + b*c"),
+        ("((a+b))*c", "(a + b)*c", "(a + b)*c"),
+        ("e^a", "e^a", "exp(a)"),
+        ("e**(a+b)", "e**(a + b)", "exp(a + b)"),
+        ("e^-a^2*b", "e^(-a^2)*b", "exp(-a**2)*b"),
+        ("(e)^a", "(e)^a", "2.718281828459045**a"),  # only a bare e^ is exp
+        ("e*a + pi*b", "e*a + pi*b", "e*a + pi*b"),
+        ("2*pi*a", "2*pi*a", "6.283185307179586*a"),  # constant parts are computed once
+        ("sqrt(2*pi)*a", "sqrt(2*pi)*a", "2.5066282746310002*a"),
+        ("x*2*3", "x*2*3", "3*(2*x)"),
+        ("1 + x", "1 + x", "1 + x"),
+        ("x+1", "x + 1", "1 + x"),  # the graph does not record the side of a constant
+        ("x - 1", "x - 1", "x - 1"),
+        ("1 - x", "1 - x", "1 - x"),
+        ("-1 - x", "-1 - x", "-1 - x"),
+        ("x*-2", "x*(-2)", "(-2)*x"),
+        ("x^-1.5", "x^(-1.5)", "x**(-1.5)"),
+        ("1e-3*x + .5", "1e-3*x + .5", "0.5 + 0.001*x"),
         ("sigmoid(tanh(relu(abs(sin(cos(sqrt(log(exp(x)))))))))",
+         "sigmoid(tanh(relu(abs(sin(cos(sqrt(log(exp(x)))))))))",
          "sigmoid(tanh(relu(abs(sin(cos(sqrt(log(exp(x)))))))))"),
+        # what people paste from slides and formula editors
+        ("x²", "x²", "x**2"),
+        ("x⁻¹ + x¹⁰", "x⁻¹ + x¹⁰", "x**(-1) + x**10"),
+        ("-x²", "-x²", "-x**2"),  # the superscript raises the atom before it
+        ("2^x²", "2^x²", "2**x**2"),
+        ("x²^3", "(x²)^3", "(x**2)**3"),
+        ("x²³", "x²³", "x**23"),
+        ("x² ³", "(x²)³", "(x**2)**3"),
+        ("(a+b)²", "(a + b)²", "(a + b)**2"),
+        ("exp(x)²", "exp(x)²", "exp(x)**2"),
+        ("e²*x", "e²*x", "7.38905609893065*x"),  # e² is exp(2), like e^2
+        ("(e)²*x", "(e)²*x", "7.3890560989306495*x"),
+        ("e^x²", "e^x²", "exp(x**2)"),
+        ("√x", "√x", "sqrt(x)"),
+        ("√x^2", "√x^2", "sqrt(x**2)"),  # like -x^2
+        ("√x²", "√x²", "sqrt(x**2)"),
+        ("√x*y", "√x*y", "sqrt(x)*y"),
+        ("√(x+1)", "√(x + 1)", "sqrt(1 + x)"),
+        ("(√x)^2", "(√x)^2", "sqrt(x)**2"),
+        ("√√x", "√√x", "sqrt(sqrt(x))"),
+        ("w·x", "w·x", "w*x"),
+        ("w⋅x∙y", "w⋅x∙y", "w*x*y"),
+        ("w × x ÷ 2 − 1", "w×x÷2 − 1", "w*x/2 - 1"),
+        ("−x", "−x", "-x"),
+        ("（x＋1）＊2", "(x ＋ 1)＊2", "2*(1 + x)"),  # full-width forms from a Chinese keyboard
+        ("苹果*个数", "苹果*个数", "苹果*个数"),
+        ("θ₁*x₂ + x1", "θ₁*x₂ + x1", "θ₁*x₂ + x1"),  # x₁ and x1 are different names
+        ("ℒ", "ℒ", "ℒ"),
+        ("ln(x)", "ln(x)", "log(x)"),
+        ("tan(x) + atan(x)*softplus(x)", "tan(x) + atan(x)*softplus(x)",
+         "tan(x) + atan(x)*softplus(x)"),
+        ("max(x, y) + min(2, -x)", "max(x, y) + min(2, -x)", "max(x, y) + min(-x, 2)"),
+        ("max(x,x)*max(1,2)", "max(x, x)*max(1, 2)", "2*max(x, x)"),
+        ("-max(x-1, (y))^2", "-max(x - 1, y)^2", "-max(x - 1, y)**2"),
+        ("pow(x, y) + pow(2,x)", "pow(x, y) + pow(2, x)", "x**y + 2**x"),
     ],
 )  # fmt: skip
-def test_precedence_and_text(text: str, expected: str) -> None:
+def test_precedence_and_text(text: str, written: str, graph: str) -> None:
     names = variables(text)
     values = {name: 0.5 + i for i, name in enumerate(names)}
     y = parse(text, **values)
-    assert str(y) == expected
-    again = parse(expected, **values)
-    assert structure(again) == structure(y)
-    assert str(again) == expected
+    assert str(y) == written
+    assert to_text(y) == graph
+    for again_text in (written, graph):
+        again = parse(again_text, **values)
+        assert structure(again) == structure(y)
+    assert str(parse(written, **values)) == written
+    assert to_text(parse(graph, **values)) == graph
 
 
 @pytest.mark.parametrize(
@@ -165,7 +206,8 @@ def test_parse_result_is_a_value_whose_str_is_its_text() -> None:
     y = parse("x*y + 1", x=2, y=3)
     assert isinstance(y, Value)
     assert repr(y) == "Value(data=7.0, grad=0.0)"
-    assert str(y) == "1 + x*y"
+    assert str(y) == "x*y + 1"  # as typed, though the graph holds the 1 as a constant
+    assert to_text(y) == "1 + x*y"
     assert type(y * 2) is Value  # only the root is an Expression
 
 
@@ -227,8 +269,17 @@ def test_user_text_is_never_evaluated_by_python(monkeypatch: pytest.MonkeyPatch)
         ("x // 2", "unsupported operator '//'", 3),
         ("x % 2", "unsupported operator '%'", 3),
         ("x,x", "unexpected ','", 2),
-        ("x\u22122", "write the ASCII minus '-'", 2),
-        ("\u03b1", "the language is ASCII only", 1),
+        ("x \u2013 2", "write '-' to subtract", 3),
+        ("x ２", "unexpected character '２' (U+FF12): write '2'", 3),
+        ("²", "a superscript power needs something before it to raise (x²)", 1),
+        ("x*⁻¹", "a superscript power needs something before it", 3),
+        ("x⁻", "a superscript minus must be followed by superscript digits", 2),
+        ("√", "the expression ends too early", 2),
+        ("2θ", "implicit multiplication is not supported: write 2*θ", 2),
+        ("max(x)", "max takes exactly 2 arguments: max(a, b)", 6),
+        ("min(x, x, x)", "min takes exactly 2 arguments", 9),
+        ("(x, x)", "unexpected ','", 3),
+        ("ｅｘｐ", "'ｅｘｐ' is a function: write ｅｘｐ(...)", 1),
         ("x\x00", "unexpected character '\\x00'", 2),
     ],
 )
@@ -255,7 +306,22 @@ def test_the_caret_lines_up_in_a_window_of_long_input() -> None:
         ("log(x)", {"x": -1}, "log: x = -1.0 is not > 0", mg.DomainError),
         ("sqrt(x - 2)", {"x": 1}, "sqrt: -1.0 is negative", mg.DomainError),
         ("1/(x-1)", {"x": 1}, "the divisor is zero", mg.DivisionByZeroError),
-        ("x^y", {"x": -1, "y": 2}, "a negative base needs a constant exponent", mg.DomainError),
+        ("x^y", {"x": -1, "y": 2}, "(-1)^2 with a variable exponent: its slope", mg.DomainError),
+        (
+            "pow(x, y)",
+            {"x": -1, "y": 2},
+            "a negative base needs a number as exponent",
+            mg.DomainError,
+        ),
+        ("(-1.0)^0.5", {}, "(-1)^0.5 is not a real number", mg.DomainError),
+        ("x**0.5", {"x": -4}, "(-4)^0.5 is not a real number", mg.DomainError),
+        (
+            "x^y",
+            {"x": 0, "y": 0},
+            "0^0 with a variable exponent: 0^0 is 1, but",
+            mg.DivisionByZeroError,
+        ),
+        ("x⁻¹", {"x": 0}, "0^(-1): zero to a negative power is a division", mg.DivisionByZeroError),
         ("log(0)", {}, "log: 0.0 is not > 0", mg.DomainError),
         ("1e300*1e300", {}, "1e+300 * 1e+300 is too large for a float", mg.FloatOverflowError),
         ("2^2^2^2^2", {}, "too large for a float", mg.FloatOverflowError),
@@ -270,6 +336,34 @@ def test_domain_errors_become_expression_errors(
         assert isinstance(error.__cause__, cause)
 
 
+def test_the_caret_lines_up_under_wide_characters() -> None:
+    # a terminal gives each Chinese character two columns, and a combining accent none
+    summary, shown, caret = str(error_of("苹果*个数 + foo(苹果)", 苹果=1, 个数=2)).split("\n")
+    assert summary.endswith("at column 9")
+    assert shown == "  苹果*个数 + foo(苹果)"
+    assert caret == " " * 14 + "^"
+    _, shown, caret = str(error_of("e\u0301 + foo", **{"e\u0301": 1})).split("\n")
+    assert caret == " " * 6 + "^"
+    _, shown, caret = str(error_of("x\t+\x00")).split("\n")
+    assert (shown, caret) == ("  x?+?", "     ^")
+
+
+def test_unicode_names_follow_python() -> None:
+    assert variables("θ₁*x₂ + 苹果 - ℒ + x1 + _ok") == ["θ₁", "x₂", "苹果", "ℒ", "x1", "_ok"]
+    # a formula editor's italic x and a full-width x are Python's x: one leaf
+    y = parse("𝑥*ｘ + x", x=3)
+    assert variables("𝑥*ｘ + x") == ["𝑥"]
+    leaf = y.parents[0].parents[0]
+    assert leaf.label == "𝑥" and y.parents[0].parents == (leaf, leaf) and y.parents[1] is leaf
+    y.backward()
+    assert leaf.grad == 7.0
+    # sub- and superscripts are kept apart: x₁, x1, xⁿ and xn are four names
+    assert variables("x₁ + x1 + xⁿ + xn") == ["x₁", "x1", "xⁿ", "xn"]
+    assert parse("x₁ - x1", **{"x₁": 5, "x1": 2}).data == 3.0
+    # ·, a Python identifier character, multiplies here
+    assert variables("w·x") == ["w", "x"]
+
+
 def test_missing_values_are_named_with_a_caret() -> None:
     summary, _, caret = str(error_of("w*x + y", w=1)).split("\n")
     assert summary == "no value given for variables 'x', 'y' at column 3"
@@ -282,7 +376,10 @@ def test_missing_values_are_named_with_a_caret() -> None:
         ({"x": 1, "e": 2}, "'e' cannot be a variable: it is the constant e"),
         ({"x": 1, "pi": 2}, "'pi' cannot be a variable"),
         ({"x": 1, "exp": 2}, "'exp' cannot be a variable: it is a function"),
-        ({"x": 1, "1x": 2}, "'1x' cannot be a variable: a name is ASCII letters"),
+        ({"x": 1, "1x": 2}, "'1x' cannot be a variable: a name is a Python identifier"),
+        ({"x": 1, "w·x": 2}, "'w·x' cannot be a variable: a name is a Python identifier"),
+        ({"x": 1, "ｘ": 2}, "'x' and 'ｘ' are one name"),
+        ({"x": 1, "ｐｉ": 2}, "'ｐｉ' cannot be a variable: it is the constant pi"),
         ({"x": 1, "for": 2}, "'for' cannot be a variable: it is a Python keyword"),
     ],
 )
@@ -361,7 +458,12 @@ TOKENS = [
     "x", "y", "z", "e", "pi", "1", "0", "2.5", ".5", "1e-3", "1e5", "exp", "log", "sqrt",
     "tanh", "sigmoid", "relu", "sin", "cos", "abs", "foo", "lambda", "(", "(", ")", ")",
     "+", "-", "-", "*", "/", "**", "^", " ", ",", ".", "=", "'", "[", "_", "x.y", "2x",
+    # what people paste, and names in other scripts
+    "×", "·", "÷", "−", "√", "²", "³", "⁻¹", "⁻", "θ₁", "x₂", "苹果", "ｘ", "𝑥", "（", "）",
+    "ln", "pow", "ℒ", "\u0301", "tan", "atan", "softplus", "max", "min", "max(x,", ", y)",
 ]  # fmt: skip
+# characters that mean something to the tokenizer, to mix into arbitrary Unicode text
+SYMBOLS = "xye0123.+-*/^(),√²³⁻×·÷−₁苹ｘ\u0301\udcff\t "
 
 
 def values_for(text: str, data: st.DataObject) -> dict[str, float]:
@@ -374,14 +476,21 @@ def only_expression_errors(text: str, data: st.DataObject) -> None:
     except ExpressionError:
         return
     assert isinstance(root, Expression)
-    # whatever parsed must print as text that parses back to the same graph
+    # whatever parsed must print, as typed and as the graph, text that parses back to it
     names = {leaf.label: leaf.data for leaf in mg.topological_order(root) if leaf.label}
-    assert structure(parse(str(root), **names)) == structure(root)
+    for written in (str(root), to_text(root)):
+        assert structure(parse(written, **names)) == structure(root)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40), st.data())
 def test_any_text_raises_only_expression_error(text: str, data: st.DataObject) -> None:
+    only_expression_errors(text, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(SYMBOLS) | st.characters(), max_size=30), st.data())
+def test_any_unicode_raises_only_expression_error(text: str, data: st.DataObject) -> None:
     only_expression_errors(text, data)
 
 
@@ -398,8 +507,8 @@ def test_any_token_soup_raises_only_expression_error(text: str, data: st.DataObj
 
 Tree = tuple[Any, ...]
 NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "1.", "2.5e-1", "1E1", "007", "e", "pi"]
-SMOOTH = ["exp", "tanh", "sigmoid", "sin", "cos"]
-FUNCTIONS = [*SMOOTH, "log", "sqrt", "relu", "abs"]
+SMOOTH = ["exp", "tanh", "sigmoid", "sin", "cos", "atan", "softplus"]
+FUNCTIONS = [*SMOOTH, "log", "sqrt", "relu", "abs", "tan"]
 _BINDING = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "pos": 3, "**": 4, "^": 4, "exp_e": 4}
 
 
@@ -429,20 +538,33 @@ def write(tree: Tree, draw: Callable[[st.SearchStrategy[Any]], Any]) -> str:
 
     space: str = draw(st.sampled_from(["", " "]))
     if kind == "neg":
-        return "-" + space + operand(tree[1], 3)
+        return draw(st.sampled_from("-−")) + space + operand(tree[1], 3)
     if kind == "pos":
         return "+" + operand(tree[1], 3)
     if kind == "exp_e":
         power: str = draw(st.sampled_from(["^", "**"]))
         return "e" + power + operand(tree[1], 3)
     if len(tree) == 2:
-        return f"{kind}({write(tree[1], draw)})"
+        name = draw(st.sampled_from(SPELLINGS.get(kind, [kind])))
+        return f"{name}({write(tree[1], draw)})"
+    if kind in ("max", "min", "pow"):
+        return f"{kind}({write(tree[1], draw)},{space}{write(tree[2], draw)})"
     binding = _BINDING[kind]
     if binding == 4:
+        exponent = tree[2][1] if tree[2][0] == "num" else ""
+        if exponent.isdigit() and draw(st.booleans()):
+            # a superscript raises the atom before it
+            return operand(tree[1], 5) + exponent.translate(SUPERSCRIPTS)
         left, right = operand(tree[1], 5), operand(tree[2], 3)
     else:
         left, right = operand(tree[1], binding), operand(tree[2], binding + 1)
-    return f"{left}{space}{kind}{space}{right}"
+    symbol = draw(st.sampled_from(SPELLINGS.get(kind, [kind])))
+    return f"{left}{space}{symbol}{space}{right}"
+
+
+SPELLINGS = {"*": ["*", "×", "·"], "/": ["/", "÷"], "-": ["-", "−"], "log": ["log", "ln"],
+             "sqrt": ["sqrt", "√"]}  # fmt: skip
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def reference(tree: Tree, values: dict[str, float]) -> float:
@@ -465,6 +587,9 @@ def reference(tree: Tree, values: dict[str, float]) -> float:
         "abs": abs,
         "sin": math.sin,
         "cos": math.cos,
+        "tan": math.tan,
+        "atan": math.atan,
+        "softplus": lambda a: max(a, 0.0) + math.log1p(math.exp(-abs(a))),
     }
     if len(args) == 1:
         return unary[kind](args[0])
@@ -477,6 +602,8 @@ def reference(tree: Tree, values: dict[str, float]) -> float:
         return a * b
     if kind == "/":
         return a / b
+    if kind in ("max", "min"):
+        return max(a, b) if kind == "max" else min(a, b)
     result: float | complex = a**b
     if isinstance(result, complex):
         raise ValueError("complex power")
@@ -488,7 +615,7 @@ def expressions(draw: Any, smooth: bool = False) -> tuple[str, Tree]:
     if smooth:
         tree = draw(trees(SMOOTH, ["+", "-", "*"]))
     else:
-        tree = draw(trees(FUNCTIONS, ["+", "-", "*", "/", "**", "^"]))
+        tree = draw(trees(FUNCTIONS, ["+", "-", "*", "/", "**", "^", "max", "min", "pow"]))
     return write(tree, draw), tree
 
 
@@ -562,3 +689,18 @@ def test_generated_expressions_agree_with_finite_differences(
         # steps h and 2h disagree where the function curves too fast for differences to follow
         assume(abs(coarse - numeric) <= tolerance)
         assert abs(leaves[name].grad - numeric) <= tolerance, name
+
+
+def test_the_typed_text_lives_as_long_as_the_expression() -> None:
+    import copy
+    import gc
+
+    from microgradient import expression
+
+    y = parse("x+1", x=2)
+    assert (str(y), f"{y}", f"{y:.1f}") == ("x + 1", "x + 1", "3.0")
+    assert str(copy.copy(y)) == "1 + x"  # never parsed: written from its graph
+    before = len(expression._WRITTEN)
+    del y
+    gc.collect()
+    assert len(expression._WRITTEN) == before - 1

@@ -9,6 +9,7 @@ checked against hand-computed values instead.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MicrogradValue
+from micrograd.nn import MLP as MicrogradMLP
 
 import microgradient as mg
-from microgradient import Value
+from microgradient import Value, nn
 
 BOTH = pytest.mark.parametrize("V", [MicrogradValue, Value], ids=["micrograd", "microgradient"])
 
@@ -226,3 +228,20 @@ def test_module_functions_accept_micrograd_style_values() -> None:
     a = Value(0.3)
     assert mg.tanh(a).data == a.tanh().data
     assert mg.relu(a).data == a.relu().data == 0.3
+
+
+# ---- micrograd's nn: the same numbers with init="uniform" -------------------------------
+
+
+def test_micrograd_demo_gives_micrograds_numbers_with_uniform_init() -> None:
+    random.seed(1337)
+    theirs = MicrogradMLP(2, [16, 16, 1])
+    random.seed(1337)
+    ours = nn.MLP(2, [16, 16, 1], init="uniform")
+    assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
+    for x in ([1.0, -2.0], [0.3, 0.7], [-1.5, 0.0]):
+        assert math.isclose(ours(x).data, theirs(x).data, rel_tol=1e-12)  # type: ignore[union-attr]
+    # the default initialisation draws the same numbers but scales them
+    random.seed(1337)
+    scaled = nn.MLP(2, [16, 16, 1])
+    assert [p.data for p in scaled.parameters()] != [p.data for p in theirs.parameters()]

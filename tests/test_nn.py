@@ -6,11 +6,12 @@ import importlib
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from microgradient import Value, dot, gradcheck, nn, no_grad, optim, topological_order
@@ -596,3 +597,242 @@ def test_mlp_gradients_match_finite_differences() -> None:
         return nn.mse([output(model, [a, b])], [0.25])
 
     assert gradcheck(loss_of_inputs, 0.3, -0.8)
+
+
+# ---- files that are not models, and building a model from its file ---------------------
+
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+
+
+def model_document(**changes: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        "format": "microgradient.nn",
+        "version": 1,
+        "module": "MLP",
+        "config": {"sizes": [2, 2, 1], "activation": "relu"},
+        "state": nn.MLP(2, [2, 1], seed=3).state_dict(),
+    }
+    document.update(changes)
+    return document
+
+
+def with_state_entry(value: object) -> dict[str, object]:
+    state = nn.MLP(2, [2, 1], seed=3).state_dict()
+    state["layers.1.bias"] = [value]
+    return model_document(state=state)
+
+
+NOT_MODELS: list[tuple[str, bytes, str]] = [
+    ("png", PNG_HEADER, "not UTF-8 text"),
+    ("binary garbage", bytes(range(256)) * 4, "not UTF-8 text"),
+    ("empty", b"", "not valid JSON"),
+    ("truncated", json.dumps(model_document()).encode()[:-20], "not valid JSON"),
+    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("deeply nested state", b'{"format": "microgradient.nn", "state": ' + b"[" * 50_000, "JSON"),
+    ("huge integer", b'{"version": ' + b"9" * 5000 + b"}", "not a model file"),
+    ("huge weight", json.dumps(with_state_entry(10**400)).encode(), "finite number"),
+    (
+        "weight 1e999",
+        json.dumps(with_state_entry(12345.5)).replace("12345.5", "1e999").encode(),
+        "inf",
+    ),
+    ("NaN weight", json.dumps(with_state_entry(math.nan)).encode(), "nan"),
+    ("Infinity weight", json.dumps(with_state_entry(-math.inf)).encode(), "-inf"),
+    ("string weight", json.dumps(with_state_entry("0.5")).encode(), "should be a number"),
+    ("boolean weight", json.dumps(with_state_entry(True)).encode(), "should be a number"),
+    ("version true", json.dumps(model_document(version=True)).encode(), "version True"),
+    ("version 1.0", json.dumps(model_document(version=1.0)).encode(), "version 1.0"),
+    ("module a list", json.dumps(model_document(module=["MLP"])).encode(), "'module'"),
+    ("config a list", json.dumps(model_document(config=[2, 2, 1])).encode(), "'config'"),
+    ("state a list", json.dumps(model_document(state=[1.0])).encode(), "'state'"),
+    ("a JSON string", b'"microgradient.nn"', "not a model file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [c[1:] for c in NOT_MODELS], ids=[c[0] for c in NOT_MODELS]
+)
+def test_loading_what_is_not_a_model_raises_model_shape_error_and_changes_nothing(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_bytes(content)
+    model = nn.MLP(2, [2, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(ModelShapeError, match=re.escape(message)):
+        model.load(path)
+    assert model.state_dict() == before
+    with pytest.raises(ModelShapeError, match=re.escape(message)):
+        nn.load(path)
+
+
+def test_load_builds_the_network_a_file_describes(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    for saved in [
+        nn.MLP(3, [5, 4, 2], activation="tanh", seed=1),
+        nn.MLP(1, [1], seed=2),
+        nn.Layer(3, 2, activation="sigmoid", seed=3),
+        nn.Neuron(4, activation="linear", seed=4),
+    ]:
+        saved.save(path)
+        loaded = nn.load(path)
+        assert type(loaded) is type(saved) and repr(loaded) == repr(saved)
+        assert loaded.config() == saved.config()
+        assert loaded.state_dict() == saved.state_dict()
+        x = x_for(saved)
+        assert str(loaded(x)) == str(saved(x))  # type: ignore[operator]
+
+
+def x_for(model: nn.Module) -> list[float]:
+    config = model.config()
+    nin = config["sizes"][0] if "sizes" in config else config["nin"]
+    return [0.25 * (i + 1) for i in range(nin)]
+
+
+def test_load_does_not_draw_from_the_global_random_generator(tmp_path: Path) -> None:
+    nn.MLP(2, [3, 1], seed=0).save(tmp_path / "model.json")
+    random.seed(5)
+    expected = random.random()
+    random.seed(5)
+    nn.load(tmp_path / "model.json")
+    assert random.random() == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"module": "Affine"}, "nn.load builds MLP, Layer, Neuron"),
+        ({"config": {"sizes": [2, 2, 1]}}, "config has the entries"),
+        ({"config": {"sizes": [2, 2, 1], "activation": "gelu"}}, "activation 'gelu'"),
+        ({"config": {"sizes": [2, 2, 1], "activation": ["relu"]}}, "activation ['relu']"),
+        ({"config": {"sizes": [2, 0, 1], "activation": "relu"}}, "positive integers"),
+        ({"config": {"sizes": [2, True, 1], "activation": "relu"}}, "positive integers"),
+        ({"config": {"sizes": [2], "activation": "relu"}}, "positive integers"),
+        ({"config": {"sizes": "2, 2, 1", "activation": "relu"}}, "positive integers"),
+        # a claimed size far beyond the numbers present is refused before anything is built
+        ({"config": {"sizes": [2, 10**12, 1], "activation": "relu"}}, "the file's state holds 9"),
+        ({"config": {"sizes": [2, 2, 2], "activation": "relu"}}, "has 12 parameters"),
+    ],
+)
+def test_load_refuses_a_config_it_cannot_build(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model_document(**changes)))
+    with pytest.raises(ModelShapeError, match=re.escape(message)):
+        nn.load(path)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_save_refuses_non_finite_weights_and_writes_nothing(tmp_path: Path, bad: float) -> None:
+    model = nn.MLP(2, [3, 1], seed=0)
+    model.layers[1].neurons[0].w[2].data = bad
+    path = tmp_path / "model.json"
+    with pytest.raises(
+        DomainError, match=re.escape(f"'layers.1.weight'[0][2] of {model!r} is {bad!r}")
+    ):
+        model.save(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_saved_file_holds_only_standard_json(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    nn.MLP(2, [3, 1], seed=0).save(path)
+    json.loads(path.read_text(), parse_constant=lambda token: pytest.fail(f"{token} in the file"))
+
+
+def assert_loads_or_refuses(path: Path, content: bytes) -> None:
+    path.write_bytes(content)
+    model = nn.MLP(2, [2, 1], seed=0)
+    before = model.state_dict()
+    try:
+        model.load(path)
+    except ModelShapeError:
+        assert model.state_dict() == before
+    try:
+        loaded = nn.load(path)
+    except ModelShapeError:
+        return
+    assert all(math.isfinite(p.data) for p in loaded.parameters())
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=st.binary(max_size=300))
+def test_fuzz_load_with_arbitrary_bytes(tmp_path: Path, content: bytes) -> None:
+    assert_loads_or_refuses(tmp_path / "fuzz.json", content)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**1000)
+    | st.floats()
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+# documents that pass the format check, so the fuzzing reaches the config and state checks
+model_like = st.fixed_dictionaries(
+    {
+        "format": st.just("microgradient.nn"),
+        "version": st.sampled_from([1, 1.0, True, 2]),
+        "module": st.sampled_from(["MLP", "Layer", "Neuron", "Other"]) | json_values,
+        "config": st.fixed_dictionaries(
+            {
+                "sizes": st.lists(st.integers(-1, 3), max_size=4) | json_values,
+                "activation": st.sampled_from(["relu", "tanh", "swish"]) | json_values,
+            },
+            optional={"nin": st.integers(-1, 3), "nout": st.integers(-1, 3)},
+        ),
+        "state": st.dictionaries(
+            st.sampled_from(["layers.0.weight", "layers.0.bias", "weight", "bias", "x"]),
+            json_values,
+        ),
+    }
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(document=json_values | model_like)
+def test_fuzz_load_with_arbitrary_json(tmp_path: Path, document: object) -> None:
+    assert_loads_or_refuses(tmp_path / "fuzz.json", json.dumps(document).encode())
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sizes=st.lists(st.integers(1, 4), min_size=2, max_size=4), position=st.integers(0, 10**6))
+def test_fuzz_one_weight_made_non_finite_is_refused(
+    tmp_path: Path, sizes: list[int], position: int
+) -> None:
+    model = nn.MLP(sizes[0], sizes[1:], seed=0)
+    path = tmp_path / "model.json"
+    model.save(path)
+    text = path.read_text()
+    numbers_at = [m.start() for m in re.finditer(r"-?\d+\.\d+(e-?\d+)?", text)]
+    where = numbers_at[position % len(numbers_at)]
+    end = re.compile(r"-?\d+\.\d+(e-?\d+)?").match(text, where).end()
+    path.write_text(text[:where] + "NaN" + text[end:])
+    assert_loads_or_refuses(path, path.read_bytes())
+    with pytest.raises(ModelShapeError, match="nan"):
+        nn.load(path)
+
+
+def test_print_shows_the_architecture_and_the_parameter_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print(nn.MLP(3, [4, 2], activation="tanh", seed=0))
+    print(nn.Neuron(2, seed=0))
+    assert capsys.readouterr().out.splitlines() == [
+        "MLP(3, [4, 2], activation='tanh'): 26 parameters",
+        "  layers[0]: 3 -> 4, tanh, 16 parameters",
+        "  layers[1]: 4 -> 2, linear, 10 parameters",
+        "Neuron(2, activation='relu'): 3 parameters",
+    ]

@@ -707,3 +707,23 @@ def test_the_unchecked_dot_of_numbers_builds_the_same_node_as_dot(
     assert unchecked.coefficients == checked.coefficients == numbers
     assert [p.data for p in unchecked.parents] == [p.data for p in checked.parents]
     assert [w.grad for w in same_ws] == [w.grad for w in ws] == list(numbers)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@settings(max_examples=30, deadline=None)
+@given(x=real, c=number)
+def test_ties_split_the_gradient_in_halves_at_every_order(name: str, x: float, c: float) -> None:
+    """At a tie each operand gets half the gradient; the second derivatives are those of
+    the halves (max and min are linear on each side of the tie)."""
+    function = getattr(mg, name)
+    a, b = Value(x), Value(x)
+    out = function(a * a, b * b)  # a tie between two different nodes, with curvature
+    out.backward(create_graph=True)
+    # half of 2x each (up to the rounding of 0.5 * x among subnormal floats)
+    assert (a.grad.data, b.grad.data) == pytest.approx((x, x), rel=1e-15, abs=1e-320)
+    assert mg.gradients(a.grad, [a, b]) == [1.0, 0.0]
+    v = Value(float(c))
+    tied = function(v, c)  # a Value tied with a plain number
+    tied.backward()
+    assert (tied.data, v.grad, tied.constant) == (float(c), 0.5, float(c))
+    assert mg.grad(mg.grad(lambda t: function(t * t, t * t)))(x) == 2.0

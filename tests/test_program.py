@@ -276,3 +276,38 @@ def test_zero_times_infinity_is_zero_in_the_chain_rule_as_in_the_engine(make) ->
     result = mg.trace(root).run()
     assert same(result.value, root.data)
     assert same(result.grads[x], x.grad), (result.grads[x], x.grad)
+
+
+@mg.operation
+def reciprocal_slope(x: float) -> float:
+    """An operation whose derivative fails at 0, as user code may."""
+    return x
+
+
+@reciprocal_slope.derivatives
+def _(x: float, out: float) -> tuple[float]:
+    return (1.0 / x,)
+
+
+def test_an_operation_whose_derivative_fails_raises_like_the_engine() -> None:
+    x = Value(0.0, label="x")
+    root = reciprocal_slope(x) * 2.0
+    with pytest.raises(mg.MicrogradientError) as eager:
+        root.backward()
+    program = mg.trace(root)
+    with pytest.raises(type(eager.value), match="reciprocal_slope"):
+        program.run()
+    with pytest.raises(type(eager.value), match="sample 1"):
+        program.run({x: [1.0, 0.0]})
+
+
+@pytest.mark.parametrize("n", [3, 200])  # a short sum is written with +, a long one as a call
+def test_sums_of_opposite_infinities_are_nan_as_in_the_engine(n: int) -> None:
+    xs = [Value(1.0, label=f"x{i}") for i in range(n)]
+    root = mg.sum(xs) * 2.0
+    program = mg.trace(root)
+    feed = {xs[0]: math.inf, xs[1]: -math.inf}
+    eager = mg.sum([Value(feed.get(x, x.data)) for x in xs])
+    assert math.isnan(eager.data)
+    assert math.isnan(program.run(feed).value)
+    assert math.isnan(float(program.run({**feed, xs[2]: [1.0, 2.0]}).value[1]))

@@ -214,3 +214,28 @@ def test_torch_arrays_give_torch_results() -> None:
     assert np.allclose(result.value.numpy(), reference.value, rtol=1e-12)
     for p in model.parameters():
         assert result.grads[p] == pytest.approx(reference.grads[p], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("which", ["all", "some"])
+def test_flat_parameters_give_the_gradients_of_the_values(batched: bool, which: str) -> None:
+    model, xs, target, loss = mlp_loss([4, 1])
+    program = mg.trace(loss)
+    chosen = model.parameters() if which == "all" else model.parameters()[::2]
+    params = mg.Parameters(chosen)
+    before = [v.data for v in chosen]
+    feed: dict[Value, Any] = {xs[0]: 0.3, xs[1]: -0.2, target: 0.5}
+    if batched:
+        feed = {xs[0]: [0.3, 0.1], xs[1]: [-0.2, 0.4], target: [0.5, -1.0]}
+    reference = program.run(feed)
+    params.data = params.data * 1.0  # a new array: runs must read it, not the Values
+    result = program.run(feed, parameters=params)
+    for value, grad in zip(chosen, np.asarray(params.grad).tolist()):
+        assert value not in result.grads
+        assert grad == pytest.approx(reference.grads[value], rel=1e-12, abs=1e-15)
+    params.data = params.data - 0.1 * params.grad
+    moved = program.run(feed, parameters=params)
+    assert not np.allclose(np.asarray(moved.value), np.asarray(result.value))
+    assert [v.data for v in chosen] == before  # the Values are untouched ...
+    params.write_back()
+    assert [v.data for v in chosen] == np.asarray(params.data).tolist()  # ... until written

@@ -1,188 +1,47 @@
-"""The graph renderer: what the DOT says, what the SVG shows, and that a PNG has its text.
+"""The drawing: its contract for scripts, its numbers, both layout paths, PNG and the API.
 
-Outputs are parsed (DOT lines, SVG with ``xml.etree``, PNG pixels with ``zlib``)
-rather than compared as whole strings. Every test that renders runs on both
-paths: "system" uses Graphviz's ``dot`` when the machine has it (and is the
-in-process path when it does not), "in-process" hides ``dot`` from ``PATH``.
+Outputs are parsed (SVG with ``xml.etree``, PNG pixels with ``zlib``) rather than
+compared as whole strings. Tests that lay out run on both paths: "system" uses
+Graphviz's ``dot`` when the machine has it, "in-process" hides ``dot`` from ``PATH``.
 """
 
 from __future__ import annotations
 
-import re
+import io
 import shutil
-import struct
 import time
 import xml.etree.ElementTree as ET
-import zlib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import resvg_py
+from drawing_helpers import NS, choose_layout_path, number, parse, png_pixels, reuse, sigmoid
 
 import microgradient as mg
-from microgradient import GraphTooLargeError, RenderError, Value, render
-from microgradient.render import FORWARD_COLOUR, GRADIENT_COLOUR, MINUS, TIMES
-
-SVG = "{http://www.w3.org/2000/svg}"
-
-# ---- graphs ----------------------------------------------------------------------------
-
-
-def sigmoid(negate_first: bool = False) -> tuple[Value, Value, Value]:
-    """1/(1+exp(-w*x)) at w = 0, x = 1, after backward; the source's chain h1 ... h5."""
-    w, x = Value(0.0, label="w"), Value(1.0, label="x")
-    h = 1 / (1 + (-w * x).exp()) if negate_first else 1 / (1 + (-(w * x)).exp())
-    h.backward()
-    return h, w, x
-
-
-def square() -> tuple[Value, Value]:
-    x = Value(3.0, label="x")
-    y = x * x
-    y.backward()
-    return y, x
-
-
-# ---- parsing ---------------------------------------------------------------------------
-
-EDGE = re.compile(r"\s*(\w+) -> (\w+)(?: \[(.*)\])?$")
-NODE = re.compile(r"\s*(\w+) \[(.*)\]$")
-ATTRIBUTE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s\]]+)')
-
-
-def attributes(text: str) -> dict[str, str]:
-    return {key: value.strip('"') for key, value in ATTRIBUTE.findall(text or "")}
-
-
-def number(text: str) -> float:
-    return float(text.replace(MINUS, "-"))
-
-
-def dot_edges(source: str) -> list[tuple[str, str, dict[str, str]]]:
-    """(tail, head, attributes) of every edge, in order."""
-    found = []
-    for line in source.splitlines():
-        match = EDGE.match(line)
-        if match:
-            found.append((match[1], match[2], attributes(match[3])))
-    return found
-
-
-def dot_nodes(source: str) -> dict[str, dict[str, str]]:
-    nodes = {}
-    for line in source.splitlines():
-        match = NODE.match(line)
-        if match and match[1] not in ("graph", "node", "edge") and "->" not in line:
-            nodes[match[1]] = attributes(match[2])
-    return nodes
-
-
-def node_named(source: str, label: str) -> str:
-    """The DOT name of the leaf whose label starts with ``label =``."""
-    [name] = [n for n, a in dot_nodes(source).items() if a["label"].startswith(f"{label} =")]
-    return name
-
-
-def gradients_by_edge(source: str) -> list[tuple[str, str, float]]:
-    """(tail, head, gradient) of each edge between values (the output stub left out)."""
-    return [
-        (tail, head, number(attrs["label"]))
-        for tail, head, attrs in dot_edges(source)
-        if head != "output" and attrs.get("fontcolor") == GRADIENT_COLOUR
-    ]
-
-
-def svg_edges(svg: str) -> list[tuple[str, list[str], list[str]]]:
-    """(title, value texts, gradient texts) of every edge group of an SVG, told by colour."""
-    root = ET.fromstring(svg)
-    edges = []
-    for group in root.iter(f"{SVG}g"):
-        if group.get("class") != "edge":
-            continue
-        title = group.findtext(f"{SVG}title", "").replace("&#45;", "-")
-        texts = [(t.get("fill"), "".join(t.itertext())) for t in group.iter(f"{SVG}text")]
-        values = [text for fill, text in texts if fill == FORWARD_COLOUR]
-        grads = [text for fill, text in texts if fill == GRADIENT_COLOUR]
-        edges.append((title, values, grads))
-    return edges
-
-
-def png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
-    """Width, height and RGB(A) pixels of an 8-bit, non-interlaced PNG (what both paths write)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    offset, chunks, header = 8, [], b""
-    while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset : offset + 4])
-        kind = data[offset + 4 : offset + 8]
-        body = data[offset + 8 : offset + 8 + length]
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            chunks.append(body)
-        offset += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and interlace == 0 and colour in (2, 6)
-    channels = 4 if colour == 6 else 3
-    raw = zlib.decompress(b"".join(chunks))
-    stride = width * channels
-    rows: list[bytearray] = []
-    previous = bytearray(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        kind, row = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            left = row[i - channels] if i >= channels else 0
-            up, corner = previous[i], previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                row[i] = (row[i] + left) & 0xFF
-            elif kind == 2:
-                row[i] = (row[i] + up) & 0xFF
-            elif kind == 3:
-                row[i] = (row[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                best = left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                row[i] = (row[i] + best) & 0xFF
-        rows.append(row)
-        previous = row
-    pixels = [tuple(row[i : i + channels]) for row in rows for i in range(0, stride, channels)]
-    return width, height, pixels
-
-
-def colour_counts(png: bytes) -> Counter[str]:
-    """How many pixels are clearly red (gradient text) and clearly green (value text)."""
-    _, _, pixels = png_pixels(png)
-    counts: Counter[str] = Counter()
-    for r, g, b, *alpha in pixels:
-        if alpha and alpha[0] < 128:
-            continue
-        if r > 150 and g < 110 and b < 110:
-            counts["red"] += 1
-        elif g > 90 and r < 110 and b < 110 and g - r > 40:
-            counts["green"] += 1
-    return counts
-
-
-# ---- the two paths ---------------------------------------------------------------------
+from microgradient import GraphTooLargeError, RenderError, Value, svg
+from microgradient.render import MINUS, TIMES
 
 
 @pytest.fixture(params=["system", "in-process"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """Which path renders: "system" uses dot when installed (else is in-process too)."""
-    if request.param == "in-process":
-        monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot
-        assert shutil.which("dot") is None
+    """Which path lays out: "system" uses dot when installed (else is in-process too)."""
+    choose_layout_path(request.param, monkeypatch, tmp_path)
     return "dot" if shutil.which("dot") else "in-process"
 
 
-@pytest.fixture
-def no_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert shutil.which("dot") is None
-    yield
+def edge_numbers(document: str) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(from, to, operand) -> (value text, gradient text) of every edge."""
+    found = {}
+    for group in ET.fromstring(document).iter(f"{NS}g"):
+        if group.get("class") == "mg-edge":
+            key = (
+                group.get("data-from", ""),
+                group.get("data-to", ""),
+                group.get("data-operand", ""),
+            )
+            texts = {t.get("class"): "".join(t.itertext()) for t in group.iter(f"{NS}text")}
+            found[key] = (texts.get("mg-value", ""), texts.get("mg-grad", ""))
+    return found
 
 
 # ---- numbers ---------------------------------------------------------------------------
@@ -193,305 +52,315 @@ def test_numbers_are_formatted_for_people() -> None:
     assert mg.format_number(-0.0) == "0"
     assert mg.format_number(-1e-20, ".3f") == "0.000"  # rounds to zero: no sign
     assert mg.format_number(-0.25) == f"{MINUS}0.25"
-    assert mg.format_number(1 / 3) == "0.3333"
-    assert mg.format_number(1 / 3, ".2f") == "0.33"
     assert mg.format_number(1e-7) == f"1e{MINUS}07"
     assert mg.format_number(float("inf")) == "∞"
     assert mg.format_number(float("nan")) == "nan"
 
 
-# ---- what the DOT says -----------------------------------------------------------------
+# ---- contract 5: what scripts can rely on ------------------------------------------------
 
 
-def test_sigmoid_reads_like_the_source_chain() -> None:
-    h, _, _ = sigmoid()
-    source = mg.to_dot(h)
-    nodes = dot_nodes(source)
-    ops = [attrs["label"] for attrs in nodes.values() if attrs.get("shape") == "circle"]
-    assert ops == [TIMES, f"{TIMES}({MINUS}1)", "exp", "+1", "1/·"]  # h1 ... h5, in order
+def test_every_node_and_edge_is_marked_for_scripts(backend: str) -> None:
+    h = sigmoid()
+    order = mg.topological_order(h)
+    document = mg.to_svg(h)
+    nodes = [
+        g.get("data-node")
+        for g in ET.fromstring(document).iter(f"{NS}g")
+        if g.get("class") == "mg-node"
+    ]
+    assert sorted(map(int, nodes)) == list(range(len(order)))
+    edges = edge_numbers(document)
+    slot = {id(v): i for i, v in enumerate(order)}
+    expected = {
+        (str(slot[id(p)]), str(i), str(k))
+        for i, v in enumerate(order)
+        for k, p in enumerate(v.parents)
+    }
+    assert set(edges) == expected | {(str(len(order) - 1), "output", "0")}
+    # the sigmoid's chain: every value and every gradient of the source, on its edge
+    assert sorted(number(v) for v, _ in edges.values()) == [0, 0, 0, 0.5, 1, 1, 2]
+    assert sorted(number(g) for _, g in edges.values()) == [-0.25, -0.25, -0.25, 0, 0.25, 0.25, 1]
 
 
-def test_sigmoid_edges_carry_the_gradients_of_the_source() -> None:
-    h, _, _ = sigmoid()
-    source = mg.to_dot(h)
-    grads = gradients_by_edge(source)
-    assert sorted(g for _, _, g in grads) == [-0.25, -0.25, -0.25, 0.0, 0.25, 0.25]
-    w, x = node_named(source, "w"), node_named(source, "x")
-    assert [g for tail, _, g in grads if tail == w] == [0.25]
-    assert [g for tail, _, g in grads if tail == x] == [0.0]
-    values = {tail: number(attrs["taillabel"]) for tail, _, attrs in dot_edges(source)}
-    assert values[w] == 0.0 and values[x] == 1.0
-    assert "-0" not in source and f"{MINUS}0 " not in source
-    # the output edge: the root's value and its seed gradient
-    [(_, _, out)] = [e for e in dot_edges(source) if e[1] == "output"]
-    assert number(out["taillabel"]) == 0.5 and number(out["label"]) == 1.0
+def test_a_repeated_operand_gets_one_edge_per_use_each_with_its_gradient() -> None:
+    edges = edge_numbers(mg.to_svg(reuse()))  # x*x + x at x = 3
+    assert edges["0", "1", "0"] == ("3", "3") and edges["0", "1", "1"] == ("3", "3")
+    assert edges["0", "2", "1"] == ("3", "1")
+    assert edges["2", "output", "0"] == ("12", "1")
 
 
-def test_negating_w_first_gives_the_same_gradient_to_w_through_another_chain() -> None:
-    h, w, x = sigmoid(negate_first=True)
-    source = mg.to_dot(h)
-    ops = [a["label"] for a in dot_nodes(source).values() if a.get("shape") == "circle"]
-    assert ops == [f"{TIMES}({MINUS}1)", TIMES, "exp", "+1", "1/·"]  # the -1 applied to w first
-    grads = gradients_by_edge(source)
-    assert [g for tail, _, g in grads if tail == node_named(source, "w")] == [0.25]
-    assert [g for tail, _, g in grads if tail == node_named(source, "x")] == [0.0]
-    assert sorted(g for _, _, g in grads) == [-0.25, -0.25, -0.25, -0.25, 0.0, 0.25]
-    assert (w.grad, x.grad) == (0.25, 0.0)
-
-
-def test_a_repeated_operand_gets_one_edge_per_use() -> None:
-    y, _ = square()
-    source = mg.to_dot(y)
-    from_x = [e for e in dot_edges(source) if e[0] == node_named(source, "x")]
-    assert len(from_x) == 2
-    assert [number(attrs["label"]) for _, _, attrs in from_x] == [3.0, 3.0]
-    assert len({attrs["id"] for _, _, attrs in from_x}) == 2
-    assert "grad 6" in dot_nodes(source)[node_named(source, "x")]["label"]
+def test_frames_share_one_layout_whatever_the_numbers(backend: str) -> None:
+    h = sigmoid()
+    order = mg.topological_order(h)
+    empty = mg.render.frame_svg(h)
+    huge = mg.render.frame_svg(
+        h,
+        values={i: -123456.789 * (i + 1) for i in range(len(order))},
+        grads={i: 1e-300 for i in range(len(order))},
+        edge_grads={
+            (i, k): -9.87654e21 for i, v in enumerate(order) for k in range(len(v.parents))
+        },
+    )
+    a, b = parse(empty), parse(huge)
+    assert (a.width, a.height) == (b.width, b.height)
+    assert [s.box for s in a.shapes] == [s.box for s in b.shapes]
+    assert [e.points for e in a.edges] == [e.points for e in b.edges]
+    # every label is there, blank where no number was given
+    assert [(t.css_class, t.group) for t in a.texts] == [(t.css_class, t.group) for t in b.texts]
+    assert all(t.content for t in b.texts)
+    assert not [t for t in a.texts if t.css_class in ("mg-value", "mg-grad") and t.content]
+    # a number too wide for its place is squeezed into it, never moved
+    wide = parse(mg.render.frame_svg(h, values={0: 1e12}, number_format=".2f"))
+    narrow = parse(mg.render.frame_svg(h, values={0: 1.0}, number_format=".2f"))
+    assert [s.box for s in wide.shapes] == [s.box for s in narrow.shapes]
+    [squeezed] = [
+        t for t in wide.texts if t.content == "1000000000000.00" and t.group.startswith("node")
+    ]
+    assert any(
+        s.group == squeezed.group and s.box[0] <= squeezed.box[0] and squeezed.box[2] <= s.box[2]
+        for s in wide.shapes
+    )
 
 
 def test_no_gradient_before_backward_nor_in_forward_mode() -> None:
-    w, x = Value(0.0, label="w"), Value(1.0, label="x")
-    h = 1 / (1 + (-(w * x)).exp())
-    before = mg.to_dot(h)
-    h.backward()
-    forward_only = mg.to_dot(h, show="forward")
-    for source in (before, forward_only):
-        assert GRADIENT_COLOUR not in source and "taillabel" not in source
-        assert not any("grad" in attrs["label"] for attrs in dot_nodes(source).values())
-        assert not any("gradient" in attrs["tooltip"] for _, _, attrs in dot_edges(source))
-        labels = [number(a["label"]) for _, head, a in dot_edges(source) if head != "output"]
-        assert sorted(labels) == [0.0, 0.0, 0.0, 1.0, 1.0, 2.0]
+    x = Value(3.0, label="x")
+    y = x * x
+    assert all(g == "" for _, g in edge_numbers(mg.to_svg(y)).values())
+    y.backward()
+    assert all(g == "" for _, g in edge_numbers(mg.to_svg(y, show="forward")).values())
+    assert all(v == "" for v, _ in edge_numbers(mg.to_svg(y, show="backward")).values())
+    assert "mg-grad" not in mg.to_svg(y, show="forward")
 
 
-def test_backward_mode_shows_gradients_only() -> None:
-    h, _, _ = sigmoid()
-    source = mg.to_dot(h, show="backward")
-    assert "taillabel" not in source
-    assert len(gradients_by_edge(source)) == 6
-    assert dot_nodes(source)[node_named_backward(source, "w")]["label"] == r"w\ngrad 0.25"
+def test_the_graph_of_a_gradient_shows_its_own_numbers_and_no_stale_gradients() -> None:
+    x = Value(3.0, label="x")
+    y = x * x * x
+    y.backward(create_graph=True)
+    dydx = x.grad  # 3x², a graph of its own
+    assert isinstance(dydx, Value)
+    edges = edge_numbers(mg.to_svg(dydx))
+    root = len(mg.topological_order(dydx)) - 1
+    assert number(edges[str(root), "output", "0"][0]) == 27
+    # x holds a gradient from the first pass: none is drawn before dydx's own pass
+    assert all(g == "" for _, g in edges.values())
+    dydx.backward()
+    edges = edge_numbers(mg.to_svg(dydx))
+    assert edges[str(root), "output", "0"] == ("27", "1")
 
 
-def node_named_backward(source: str, label: str) -> str:
-    [name] = [n for n, a in dot_nodes(source).items() if a["label"].startswith(f"{label}\\n")]
-    return name
+def test_operation_symbols_fold_plain_numbers() -> None:
+    x = Value(2.0, label="x")
+    document = mg.to_svg(-(x * -1) + 1)
+    symbols = [t.content for t in parse(document).texts if t.css_class == "mg-op"]
+    assert symbols == [f"{TIMES}({MINUS}1)", f"{TIMES}({MINUS}1)", "+1"]
 
 
-def test_the_same_graph_gives_the_same_dot() -> None:
-    first, second = sigmoid()[0], sigmoid()[0]
-    assert mg.to_dot(first) == mg.to_dot(first) == mg.to_dot(second)
-    assert mg.draw(first).source == mg.to_dot(first)
+def test_the_output_arrow_carries_the_roots_label_or_output() -> None:
+    h = sigmoid()
+    assert [t.content for t in parse(mg.to_svg(h)).texts if t.css_class == "mg-output"] == ["h"]
+    y = Value(2.0) * 3
+    for style in ("textbook", "record"):
+        outputs = [
+            t.content for t in parse(mg.to_svg(y, style=style)).texts if t.css_class == "mg-output"
+        ]
+        assert outputs == ["output"]
 
 
-@pytest.mark.parametrize(
-    ("build", "label"),
-    [
-        (lambda x: x - 2, f"{MINUS}2"),
-        (lambda x: x + -2, f"{MINUS}2"),
-        (lambda x: x - -2, "+2"),
-        (lambda x: 2 - x, f"2{MINUS}·"),
-        (lambda x: x * -1.5, f"{TIMES}({MINUS}1.5)"),
-        (lambda x: x / 4, "÷4"),
-        (lambda x: 3 / x, "3/·"),
-        (lambda x: x**2, "^2"),
-        (lambda x: 2**x, "2^·"),
-        (lambda x: mg.sum([x, x, 3]), "Σ+3"),
-        (lambda x: x.sigmoid(), "\N{GREEK SMALL LETTER SIGMA}"),
-        (lambda x: x.sqrt(), "√"),
-        (lambda x: abs(x), "|·|"),
-        (lambda x: x.relu(), "relu"),
-        (lambda x: mg.dot([x], [x]), "dot"),
-    ],
-)
-def test_plain_numbers_fold_into_the_operation_label(build: object, label: str) -> None:
-    root = build(Value(1.5, label="x"))  # type: ignore[operator]
-    assert dot_nodes(mg.to_dot(root))["n1"]["label"] == label
-
-
-def test_labels_are_text_not_markup() -> None:
-    a = Value(1.0, label="<b>\\l")
-    root = a * 2
-    root.label = "<out>"
-    source = mg.to_dot(root)
-    assert r'label="<b>\\l = 1"' in source
-    assert 'label="<out>"' in source
-
-
-def test_number_format_applies_to_every_number() -> None:
-    h, _, _ = sigmoid()
-    source = mg.to_dot(h, number_format=".2f")
-    assert "0.25" in source and "0.50" in source and "1.00" in source
+def test_several_outputs_are_drawn_together_and_a_number_is_refused() -> None:
+    x = Value(2.0, label="x")
+    a, b = x * 3, x.exp()
+    document = mg.to_svg([a, b])
+    assert sum(1 for key in edge_numbers(document) if key[1] == "output") == 2
+    with pytest.raises(RenderError, match=r"float .*Value\(2.5\)"):
+        mg.draw(2.5)  # type: ignore[arg-type]
+    with pytest.raises(RenderError, match="list of Values"):
+        mg.draw("x")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     "options",
-    [{"show": "gradients"}, {"rankdir": "XY"}, {"number_format": "d"}, {"max_nodes": 0}],
+    [
+        {"rankdir": "XY"},
+        {"show": "all"},
+        {"number_format": "d%"},
+        {"style": "fancy"},
+        {"collapse": "model"},
+        {"dpi": 0},
+        {"max_nodes": 0},
+        {"colour": "red"},
+    ],
 )
 def test_bad_options_raise_a_clear_error(options: dict[str, object]) -> None:
     with pytest.raises(RenderError, match=next(iter(options))):
         mg.draw(Value(1.0) * 2, **options)  # type: ignore[arg-type]
 
 
-# ---- size limit ------------------------------------------------------------------------
-
-
-def test_a_graph_over_the_limit_raises_at_once_naming_its_size() -> None:
+def test_a_graph_over_the_limit_says_how_to_collapse() -> None:
     x = Value(1.0)
     total = x
     for _ in range(20_000):
         total = total + x
     start = time.perf_counter()
-    with pytest.raises(GraphTooLargeError, match=r"20001 nodes.*max_nodes=500.*max_nodes=20001"):
+    with pytest.raises(
+        GraphTooLargeError, match=r"20001 nodes.*collapse='neuron'.*max_nodes=20001"
+    ):
         mg.draw(total)
     with pytest.raises(GraphTooLargeError):
         next(mg.backward_steps(total))
     assert time.perf_counter() - start < 2.0
-    assert mg.draw(Value(1.0) + 1, max_nodes=2).source
 
 
-# ---- SVG and PNG on both paths ---------------------------------------------------------
+# ---- colours ------------------------------------------------------------------------------
 
 
-def test_svg_edges_show_values_and_gradients_in_two_colours(backend: str) -> None:
-    h, _, _ = sigmoid()
-    svg = mg.to_svg(h)
-    edges = svg_edges(svg)
-    assert len(edges) == 7  # six between values, one out of the root
-    grads = sorted(number(g) for _, _, gs in edges for g in gs)
-    assert grads == [-0.25, -0.25, -0.25, 0.0, 0.25, 0.25, 1.0]
-    assert sorted(number(v) for _, vs, _ in edges for v in vs) == [0, 0, 0, 0.5, 1, 1, 2]
-    assert all(len(gs) == 1 for _, _, gs in edges)
-    assert 'font-family="Open Sans, Helvetica, Arial, sans-serif"' in svg
+def test_text_colours_have_enough_contrast_and_differ_in_lightness() -> None:
+    for colour in (svg.VALUE_COLOUR, svg.GRADIENT_COLOUR, svg.INK, svg.MUTED):
+        assert svg.contrast_ratio(colour) >= 4.5, colour
+    # told apart in greyscale print too, not only by hue
+    value, grad = (svg.relative_luminance(c) for c in (svg.VALUE_COLOUR, svg.GRADIENT_COLOUR))
+    assert grad / value > 2
+    assert svg.contrast_ratio("#000000") == pytest.approx(21.0)
 
 
-def test_svg_of_x_times_x_has_two_edges_from_x(backend: str) -> None:
-    y, _ = square()
-    edges = svg_edges(mg.to_svg(y))
-    assert [title for title, _, _ in edges].count("n0->n1") == 2
+def test_values_and_gradients_differ_in_typography_as_well_as_colour() -> None:
+    picture = parse(mg.to_svg(sigmoid()))
+    values = [t for t in picture.texts if t.css_class == "mg-value"]
+    grads = [t for t in picture.texts if t.css_class == "mg-grad"]
+    assert values and grads
+    assert not any(t.italic for t in values) and all(t.italic for t in grads)
+    assert {t.fill for t in values} == {svg.VALUE_COLOUR}
+    assert {t.fill for t in grads} == {svg.GRADIENT_COLOUR}
 
 
-def test_forward_only_svg_has_no_gradient(backend: str) -> None:
-    h, _, _ = sigmoid()
-    assert all(not grads for _, _, grads in svg_edges(mg.to_svg(h, show="forward")))
+# ---- files, PNG, notebooks ------------------------------------------------------------------
 
 
-def test_png_has_its_text(backend: str, tmp_path: Path) -> None:
-    h, _, _ = sigmoid()
-    path = mg.save_graph(h, tmp_path / "sigmoid.png")
-    png = path.read_bytes()
-    width, height, _ = png_pixels(png)
-    assert width > 500 and height > 100
-    counts = colour_counts(png)
-    # only the numbers are green and red: many such pixels mean they were drawn
-    assert counts["red"] > 100 and counts["green"] > 100
+def colour_counts(png: bytes) -> Counter[str]:
+    """Pixels near the value colour and near the gradient colour (text drawn in them)."""
+    targets = {
+        name: tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        for name, colour in (("value", svg.VALUE_COLOUR), ("grad", svg.GRADIENT_COLOUR))
+    }
+    _, _, pixels = png_pixels(png)
+    counts: Counter[str] = Counter()
+    for pixel in pixels:
+        for name, target in targets.items():
+            if sum(abs(a - b) for a, b in zip(pixel[:3], target)) < 60:
+                counts[name] += 1
+    return counts
 
 
-def test_in_process_png_draws_text_with_the_bundled_font(no_dot: None, tmp_path: Path) -> None:
-    h, _, _ = sigmoid()
+def test_png_has_its_numbers_and_honours_dpi(backend: str, tmp_path: Path) -> None:
+    h = sigmoid()
     png = mg.save_graph(h, tmp_path / "sigmoid.png").read_bytes()
-    assert png == mg.save_graph(h, tmp_path / "again.png").read_bytes()  # deterministic
-    # the same SVG rasterised with no font at all draws no text: no red or green pixels
-    without_font = resvg_py.svg_to_bytes(svg_string=mg.to_svg(h), dpi=144, skip_system_fonts=True)
-    assert colour_counts(without_font)["red"] == 0
-    assert png_pixels(without_font)[:2] == png_pixels(png)[:2]
-    assert colour_counts(png)["red"] > 100
+    width, height, _ = png_pixels(png)
+    counts = colour_counts(png)
+    assert counts["value"] > 100 and counts["grad"] > 100
+    drawing = mg.draw(h, dpi=72)
+    small_width, small_height, _ = png_pixels(drawing.png())
+    assert abs(small_width * 2 - width) <= 2 and abs(small_height * 2 - height) <= 2
+    assert small_width == pytest.approx(drawing.width, abs=1)
 
 
-def test_a_huge_png_is_drawn_at_a_lower_resolution(
-    backend: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    h, _, _ = sigmoid()
-    full_width, full_height, _ = png_pixels(mg.save_graph(h, tmp_path / "full.png").read_bytes())
-    monkeypatch.setattr(render, "_MAX_PNG_PIXELS", 100_000)
-    width, height, _ = png_pixels(mg.save_graph(h, tmp_path / "small.png").read_bytes())
-    assert width * height <= 101_000 < full_width * full_height  # pixels round up
-    assert abs(width / height - full_width / full_height) < 0.05
+def test_legend_can_be_left_out() -> None:
+    h = sigmoid()
+    with_legend, without = parse(mg.to_svg(h)), parse(mg.to_svg(h, legend=False))
+    assert any(t.group == "legend" for t in with_legend.texts)
+    assert not any(t.group == "legend" for t in without.texts)
+    assert without.height < with_legend.height
 
 
-def test_pdf_needs_dot_and_says_so(backend: str, tmp_path: Path) -> None:
-    h, _, _ = sigmoid()
-    if backend == "dot":
-        assert mg.save_graph(h, tmp_path / "graph.pdf").read_bytes()[:5] == b"%PDF-"
-    else:
-        with pytest.raises(RenderError, match="PDF output needs Graphviz's dot program"):
-            mg.save_graph(h, tmp_path / "graph.pdf")
-        assert not (tmp_path / "graph.pdf").exists()
-
-
-def test_save_graph_picks_the_format_from_the_suffix(backend: str, tmp_path: Path) -> None:
-    h, _, _ = sigmoid()
+def test_save_graph_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
+    h = sigmoid()
     assert mg.save_graph(h, tmp_path / "g.dot").read_text(encoding="utf-8") == mg.to_dot(h)
-    assert mg.save_graph(h, tmp_path / "g.gv").read_text(encoding="utf-8") == mg.to_dot(h)
-    svg = mg.save_graph(h, tmp_path / "g.SVG").read_text(encoding="utf-8")
-    assert ET.fromstring(svg).tag == f"{SVG}svg"
-    with pytest.raises(RenderError, match=r"\.svg, \.png, \.pdf, \.dot, \.gv"):
+    assert mg.to_dot(h).startswith("digraph microgradient {")
+    document = mg.save_graph(h, tmp_path / "g.SVG").read_text(encoding="utf-8")
+    assert ET.fromstring(document).tag == f"{NS}svg"
+    assert mg.save_graph(h, tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(RenderError, match=r"\.svg, \.png, \.dot, \.gv"):
         mg.save_graph(h, tmp_path / "g.jpeg")
 
 
-def test_the_drawing_shows_inline_and_renders_without_dot(no_dot: None, tmp_path: Path) -> None:
-    h, _, _ = sigmoid()
-    graph = mg.draw(h)
-    bundle = graph._repr_mimebundle_()
-    assert ET.fromstring(bundle["image/svg+xml"]).tag == f"{SVG}svg"
-    assert graph._repr_mimebundle_(include=["image/png"])["image/png"][:4] == b"\x89PNG"
-    assert graph.pipe(format="json")[:1] == b"{"
-    rendered = Path(graph.render(tmp_path / "sigmoid"))
-    assert rendered == tmp_path / "sigmoid.svg" and (tmp_path / "sigmoid").exists()
-    png = Path(graph.render(outfile=tmp_path / "out.png", cleanup=True))
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(RenderError, match="dot"):
-        graph.pipe(format="pdf")
-    with pytest.raises(RenderError, match="dot"):
-        graph.render(tmp_path / "viewed", view=True)
+def test_the_drawing_shows_inline_as_svg_and_png() -> None:
+    drawing = mg.draw(sigmoid())
+    bundle = drawing._repr_mimebundle_()
+    assert ET.fromstring(bundle["image/svg+xml"]).tag == f"{NS}svg"
+    assert isinstance(bundle["image/png"], bytes) and bundle["image/png"][:4] == b"\x89PNG"
+    assert set(drawing._repr_mimebundle_(include=["image/png"])) == {"image/png"}
+    assert repr(drawing) == repr(mg.draw(reuse()))  # stable text in saved notebooks
 
 
-def test_the_drawing_is_a_graphviz_digraph(backend: str) -> None:
-    import graphviz
-
-    graph = mg.draw(square()[0])
-    assert isinstance(graph, graphviz.Digraph)
-    svg = graph.pipe(format="svg", encoding="utf-8")
-    assert [title for title, _, _ in svg_edges(svg)].count("n0->n1") == 2
-    assert 'font-family="Open Sans, Helvetica, Arial, sans-serif"' in svg
+# ---- operations of every kind ---------------------------------------------------------------
 
 
-# ---- backward step by step -------------------------------------------------------------
+def test_a_custom_operation_is_drawn_with_its_symbol_and_stepped_through() -> None:
+    import math
+
+    @mg.operation(symbol="ς")
+    def smooth_relu(x: float) -> float:
+        return math.log1p(math.exp(x))
+
+    @smooth_relu.derivatives
+    def _(x: object, out: object) -> tuple[object]:
+        return (mg.sigmoid(x),)  # type: ignore[arg-type]
+
+    x = Value(0.0, label="x")
+    y = smooth_relu(x * 2)
+    y.backward()
+    picture = parse(mg.to_svg(y))
+    assert "ς" in [t.content for t in picture.texts if t.css_class == "mg-op"]
+    assert edge_numbers(mg.to_svg(y))["1", "2", "0"] == ("0", "0.5")
+    caption = list(mg.backward_steps(y))[1].caption
+    assert "∂ς(a)/∂a = 0.5 → 0.5" in caption
 
 
-def test_backward_steps_show_gradients_only_where_computed() -> None:
-    w, x = Value(0.0, label="w"), Value(1.0, label="x")
-    h = 1 / (1 + (-(w * x)).exp())
-    frames = list(mg.backward_steps(h))
-    assert [f.step for f in frames] == [0, 1, 2, 3, 4, 5] and frames[0].total == 5
-    assert frames[0].node is None and [f.node.op for f in frames[1:]] == [  # type: ignore[union-attr]
-        "r/",
-        "+",
-        "exp",
-        "neg",
-        "*",
-    ]
-    assert (w.grad, x.grad, h.grad) == (0.0, 0.0, 0.0)  # the user's values are untouched
-    counts = [len(gradients_by_edge(mg.to_dot(frame))) for frame in frames]
-    assert counts == [0, 1, 2, 3, 4, 6]
-    assert frames[4].gradient(w) is None and frames[5].gradient(w) == 0.25
-    assert frames[0].gradient(h) == 1.0
-    h.backward()  # the last frame has every gradient of a real backward pass
-    last, real = mg.to_dot(frames[-1]), mg.to_dot(h)
-    assert gradients_by_edge(last) == gradients_by_edge(real)
-    assert [a["label"] for a in dot_nodes(last).values()] == [
-        a["label"] for a in dot_nodes(real).values()
-    ]
+def test_a_micrograd_style_node_is_drawn_and_stepped_with_its_measured_slope() -> None:
+    x = Value(2.0, label="x")
+    cube = Value(x.data**3, _children=(x,), _op="cube")  # type: ignore[call-arg]
+
+    def step() -> None:
+        x.grad += 3 * x.data**2 * cube.grad
+
+    cube._backward = step  # type: ignore[method-assign]
+    cube.backward()
+    document = mg.to_svg(cube)
+    assert "cube" in [t.content for t in parse(document).texts if t.css_class == "mg-op"]
+    assert edge_numbers(document)["0", "1", "0"] == ("2", "12")
+    caption = list(mg.backward_steps(cube))[1].caption
+    assert "∂cube(a)/∂a = 12 → 12" in caption
+    assert x.grad == 12  # measuring the slope left the gradients as they were
 
 
-def test_backward_step_frames_mark_processed_nodes() -> None:
-    y, x = square()
-    x.grad = 0.0
-    frames = list(mg.backward_steps(y.exp()))
-    source = mg.to_dot(frames[1])
-    nodes = dot_nodes(source)
-    assert nodes["n2"]["fillcolor"] == "#fdecea" and nodes["n2"]["color"] == GRADIENT_COLOUR
-    assert nodes["n1"]["fillcolor"] == "white"
-    assert "step 1 of 2, through exp" in source
-    assert frames[2].gradient(x) == pytest.approx(2 * 3 * y.exp().data)
-    svg = frames[1]._repr_mimebundle_()["image/svg+xml"]  # a notebook shows a frame inline
-    assert isinstance(svg, str) and ET.fromstring(svg).tag == f"{SVG}svg"
-    assert mg.draw(frames[1]).source == frames[1].draw().source
+def test_max_with_a_number_folds_it_into_the_symbol() -> None:
+    x = Value(-1.0, label="x")
+    symbols = [t.content for t in parse(mg.to_svg(mg.max(x, 0.0))).texts if t.css_class == "mg-op"]
+    assert symbols == ["max(·, 0)"]
+
+
+def test_labels_in_any_script_are_drawn_in_png_with_the_packaged_fonts() -> None:
+    """Each label's glyphs are in the PNG (resvg is given no system font at all)."""
+    from drawing_helpers import shopping
+    from PIL import Image
+
+    total = shopping(chinese=True)
+    document = mg.to_svg(total)
+    picture = parse(document)
+    image = Image.open(io.BytesIO(mg.draw(total).png())).convert("L")
+    scale = image.size[0] / picture.width
+
+    def crop(content: str) -> bytes:
+        box = next(t.box for t in picture.texts if t.content == content)
+        left, top, right, bottom = (round(v * scale) for v in box)
+        return image.crop((left, top, right, bottom)).resize((48, 24)).tobytes()
+
+    crops = {label: crop(label) for label in ("苹果", "个数", "橘子", "消费税", "支付金额")}
+    for label, pixels in crops.items():
+        assert sum(1 for p in pixels if p < 128) > 20, label  # ink where the label is
+    # different characters, different pictures: no blank boxes standing in for missing glyphs
+    assert len(set(crops.values())) == len(crops)
+    for label in ("θ₁", "x²", "\N{SCRIPT CAPITAL L}", "∇f", "한국어", "日本語"):
+        picture = parse(mg.to_svg(Value(1.0, label=label) * 2))
+        box = next(t.box for t in picture.texts if t.content == label)
+        shape = next(s.box for s in picture.shapes if s.kind == "rect")
+        assert shape[0] < box[0] and box[2] < shape[2]  # the box is sized for the label
