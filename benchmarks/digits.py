@@ -71,14 +71,13 @@ def traced_epoch(images: list[list[float]], targets: list[int]) -> Epoch:
 
     ``log(sum(exp(z))) - t . z`` has the same structure for every sample (a loss
     that picked the target's logit with a Python index would not); each minibatch
-    is one batched run, seeded with 1/B so the parameters get the mean's gradient.
+    is one batched run, seeded with 1/B so the parameters get the mean's gradient;
+    the parameters live in one flat array (``mg.Parameters``) while it trains.
     """
     import numpy as np
 
-    from microgradient import optim
-
     model, params = _model()
-    optimizer = optim.SGD(params, lr=LR)
+    flat = mg.Parameters(params)
     pixels = [mg.Value(0.0, label=f"x{i}") for i in range(64)]
     onehot = [mg.Value(0.0, label=f"t{k}") for k in range(CLASSES)]
     logits = model(pixels)
@@ -92,10 +91,8 @@ def traced_epoch(images: list[list[float]], targets: list[int]) -> Epoch:
         for batch in batches:
             feed = {p: x[batch, i] for i, p in enumerate(pixels)}
             feed.update({o: t[batch, k] for k, o in enumerate(onehot)})
-            result = program.run(feed, gradient=1.0 / len(batch))
-            model.zero_grad()
-            result.accumulate_grads()
-            optimizer.step()
+            result = program.run(feed, gradient=1.0 / len(batch), parameters=flat)
+            flat.data -= LR * flat.grad
             losses.append(float(result.value.mean()))
         return losses
 

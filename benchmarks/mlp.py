@@ -186,21 +186,19 @@ def traced_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
     """Trace the whole step's loss once; each step replays it as straight-line Python.
 
     The points are constants of the traced graph (the demo trains on the same 100
-    points every step); the parameters are its inputs, read from the model at each
-    run, so the optimiser's updates are seen by the next one.
+    points every step); the parameters are its inputs, kept in one flat array
+    (``mg.Parameters``) that the SGD update changes in place.
     """
     from microgradient import nn
 
-    model, params, optimizer = _model(layers)
+    model, params, _ = _model(layers)
     loss = nn.hinge([model(list(x)) for x in points], labels) + ALPHA * mg.dot(params, params)
     program = mg.trace(loss)
+    flat = mg.Parameters(params)
 
     def step(k: int) -> float:
-        result = program.run()
-        model.zero_grad()
-        result.accumulate_grads()
-        optimizer.lr = learning_rate(k)
-        optimizer.step()
+        result = program.run(parameters=flat)
+        flat.data -= learning_rate(k) * flat.grad
         return float(result.value)
 
     return step
@@ -215,7 +213,7 @@ def traced_batched_step(layers: Layers, points: list[Any], labels: list[float]) 
     """
     import numpy as np
 
-    model, params, optimizer = _model(layers)
+    model, params, _ = _model(layers)
     x1, x2, y = mg.Value(0.0, label="x1"), mg.Value(0.0, label="x2"), mg.Value(1.0, label="y")
     score = model([x1, x2])
     program = mg.trace((1.0 - y * score).relu() + ALPHA * mg.dot(params, params))
@@ -223,12 +221,11 @@ def traced_batched_step(layers: Layers, points: list[Any], labels: list[float]) 
     feed[y] = np.array(labels)
     batch = len(points)
 
+    flat = mg.Parameters(params)
+
     def step(k: int) -> float:
-        result = program.run(feed, gradient=1.0 / batch)
-        model.zero_grad()
-        result.accumulate_grads()
-        optimizer.lr = learning_rate(k)
-        optimizer.step()
+        result = program.run(feed, gradient=1.0 / batch, parameters=flat)
+        flat.data -= learning_rate(k) * flat.grad
         return float(result.value.mean())
 
     return step
