@@ -41,15 +41,18 @@ def gradients(output: Operand, inputs: Sequence[Value], *, create_graph: bool = 
             "records what it needs"
         )
     order = topological_order(output)
-    saved = {id(node): (node, node.grad) for node in [*order, *inputs]}
+    # two flat lists rather than a tuple per node: nothing for the garbage collector
+    # to walk (an input listed twice gets back the same grad twice)
+    nodes = [*order, *inputs]
+    previous = [node.grad for node in nodes]
     try:
         for x in inputs:
             x.grad = None if create_graph else 0.0
         _propagate(order, 1.0, create_graph)
         return [0.0 if x.grad is None else x.grad for x in inputs]
     finally:
-        for node, previous in saved.values():
-            node.grad = previous
+        for node, grad in zip(nodes, previous):
+            node.grad = grad
 
 
 def value_and_grad(
