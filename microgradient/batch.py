@@ -72,6 +72,17 @@ def as_batch_column(given: Any, program: Program, position: int) -> Any | None:
     return array
 
 
+def as_block(given: Any, width: int) -> Any:
+    """Numbers fed to a tuple of ``width`` inputs: a row of them, or a matrix (samples, width)."""
+    block = given if array_api_compat.is_array_api_obj(given) else np.asarray(given, dtype=float)
+    if block.ndim not in (1, 2) or block.shape[-1] != width:
+        raise TracingError(
+            f"run: {width} inputs were fed an array of shape {tuple(block.shape)}; feed "
+            f"({width},) numbers or a (samples, {width}) matrix"
+        )
+    return block
+
+
 def namespace_of(array: Any) -> Any:
     """The array-API namespace of ``array``."""
     return array_api_compat.array_namespace(array)

@@ -907,8 +907,9 @@ def _layout(node: Value) -> list[str | _Operand]:
         left, right = _BINDING[op], _BINDING[op] + 1
         return [(c, left), _INFIX[op[1]], (parents[0], right)]
     if op == "r**" and c is not None:
-        # a bare e would read back as exp(...), a different node
-        base = repr(c) if c == math.e else _number_text(c)
+        # a bare e would read back as exp(...), a different node; a negative base
+        # (-0.0 included) is bracketed, as -2**y reads -(2**y)
+        base: str | _Operand = repr(c) if c == math.e else (c, _POW + 1)
         return [base, "**", (parents[0], _POW)]
     if op in _INFIX and len(parents) + (c is not None) == 2:
         binding = _BINDING[op]

@@ -61,6 +61,8 @@ from microgradient.primitives import (
 
 __all__ = ["Instruction", "Parameters", "Program", "Result", "trace"]
 
+# what Program.run is fed: inputs (or their labels), or tuples of them, to numbers or arrays
+Feed = Mapping[Any, Any]
 # forward_backward(input values, output gradient) -> (output value, input gradients)
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
 
@@ -370,7 +372,7 @@ class Program:
 
     def run(
         self,
-        feed: Mapping[Value | str, Any] | None = None,
+        feed: Feed | None = None,
         *,
         gradient: Any = 1.0,
         parameters: Parameters | None = None,
@@ -378,8 +380,10 @@ class Program:
         """Evaluate the program and its gradients; no ``Value`` is changed.
 
         ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
-        arrays; inputs not in ``feed`` use their current ``.data``. If any input is
-        given an array of length B, all B samples are evaluated at once.
+        arrays, and may map a tuple of inputs to a row of numbers or to a matrix with
+        one row per sample (``{tuple(pixels): images}``); inputs not in ``feed`` use
+        their current ``.data``. If any input is given an array of length B, all B
+        samples are evaluated at once.
         ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
         batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
         With ``parameters`` (a :class:`Parameters`), those inputs are read from
@@ -409,13 +413,14 @@ class Program:
             result = Result(result.value, grads)
         return result
 
-    def _resolve_feed(
-        self, feed: Mapping[Value | str, Any] | None
-    ) -> tuple[list[float], dict[int, Any]]:
+    def _resolve_feed(self, feed: Feed | None) -> tuple[list[float], dict[int, Any]]:
         """Input values in input order, and the arrays fed, by input position."""
         numbers = list(map(_read_data, self.inputs))
         arrays: dict[int, Any] = {}
         for key, given in (feed or {}).items():
+            if isinstance(key, tuple):
+                self._resolve_block(key, given, numbers, arrays)
+                continue
             position = self._position(key)
             if isinstance(given, (int, float)) and not isinstance(given, bool):
                 numbers[position] = float(given)
@@ -430,6 +435,25 @@ class Program:
                 else:
                     arrays[position] = column
         return numbers, arrays
+
+    def _resolve_block(
+        self,
+        keys: tuple[Value | str, ...],
+        given: Any,
+        numbers: list[float],
+        arrays: dict[int, Any],
+    ) -> None:
+        """A tuple of inputs fed one row of numbers, or a matrix with a row per sample."""
+        from microgradient.batch import as_block
+
+        positions = [self._position(key) for key in keys]
+        block = as_block(given, len(positions))
+        if block.ndim == 1:
+            for position, x in zip(positions, block.tolist()):
+                numbers[position] = float(x)
+        else:
+            for j, position in enumerate(positions):
+                arrays[position] = block[:, j]
 
     def _position(self, key: Value | str) -> int:
         if isinstance(key, Value):

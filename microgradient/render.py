@@ -76,7 +76,7 @@ _SHOWS = ("forward", "backward", "both")
 _RANKDIRS = ("LR", "RL", "TB", "BT")
 _STYLES = ("textbook", "record")
 _COLLAPSES = (None, "neuron", "layer")
-_SAVE_FORMATS = ("svg", "png", "dot", "gv")
+_SAVE_FORMATS = ("svg", "png", "pdf", "dot", "gv")
 # numbers folded into an operation's label were typed by a person: show them as typed
 _CONSTANT_FORMAT = ".6g"
 
@@ -293,15 +293,28 @@ class GraphDrawing:
         """The drawing as PNG bytes, at the drawing's ``dpi``."""
         return svg.rasterise(self.svg, self.width, self.height, self.dpi)
 
+    def pdf(self) -> bytes:
+        """The drawing as a one-page PDF for printing: the PNG at ``dpi``, page sized to match.
+
+        Made with Pillow from the same pixels as :meth:`png`, so it needs no
+        system program; pass ``dpi=300`` to :func:`draw` for print quality.
+        """
+        page = io.BytesIO()
+        with Image.open(io.BytesIO(self.png())) as picture:
+            picture.convert("RGB").save(page, "PDF", resolution=float(self.dpi), quality=95)
+        return page.getvalue()
+
     def pipe(self, format: str = "svg") -> bytes:
-        """The drawing as ``"svg"``, ``"png"`` or ``"dot"`` bytes."""
+        """The drawing as ``"svg"``, ``"png"``, ``"pdf"`` or ``"dot"`` bytes."""
         if format == "svg":
             return self.svg.encode("utf-8")
         if format == "png":
             return self.png()
+        if format == "pdf":
+            return self.pdf()
         if format in ("dot", "gv"):
             return self.source.encode("utf-8")
-        raise RenderError(f"a drawing can be piped as svg, png or dot, not {format!r}")
+        raise RenderError(f"a drawing can be piped as svg, png, pdf or dot, not {format!r}")
 
     def _repr_svg_(self) -> str:
         return self.svg
@@ -417,7 +430,7 @@ def frame_svg(
 def save_graph(root: Drawable, path: str | PathLike[str], **options: Unpack[DrawOptions]) -> Path:
     """Write :func:`draw`'s picture to ``path``, in the format its suffix names.
 
-    ``.svg``, ``.png`` (at ``dpi``), or ``.dot`` / ``.gv`` (the layout's DOT); ``.html``
+    ``.svg``, ``.png`` or ``.pdf`` (at ``dpi``), or ``.dot`` / ``.gv`` (the layout's DOT); ``.html``
     writes the interactive explorer of :func:`~microgradient.explore`.
 
     >>> import tempfile, pathlib

@@ -704,3 +704,14 @@ def test_the_typed_text_lives_as_long_as_the_expression() -> None:
     del y
     gc.collect()
     assert len(expression._WRITTEN) == before - 1
+
+
+@pytest.mark.parametrize("base", [-0.0, 0.0, 0.5, 2.0, math.e, math.pi])
+def test_a_number_raised_to_a_value_round_trips(base: float) -> None:
+    """A negative or signed-zero base is bracketed: -0**y would read back as -(0**y)."""
+    y = Value(2.0, label="y")
+    node = mg.exp(base**y)
+    text = mg.to_text(node)
+    again = mg.parse(text, y=2.0)
+    assert mg.to_text(again) == text
+    assert math.copysign(1.0, again.parents[0].constant) == math.copysign(1.0, base)

@@ -239,3 +239,18 @@ def test_flat_parameters_give_the_gradients_of_the_values(batched: bool, which: 
     assert [v.data for v in chosen] == before  # the Values are untouched ...
     params.write_back()
     assert [v.data for v in chosen] == np.asarray(params.data).tolist()  # ... until written
+
+
+def test_a_tuple_of_inputs_takes_a_matrix_with_a_row_per_sample() -> None:
+    model, xs, target, loss = mlp_loss([4, 1])
+    program = mg.trace(loss)
+    points = np.array([[0.1, 0.2], [0.3, -0.4], [-1.0, 0.5]])
+    by_block = program.run({tuple(xs): points, target: [0.0, 1.0, -1.0]})
+    by_column = program.run({xs[0]: points[:, 0], xs[1]: points[:, 1], target: [0.0, 1.0, -1.0]})
+    assert np.array_equal(by_block.value, by_column.value)
+    for p in model.parameters():
+        assert by_block.grads[p] == by_column.grads[p]
+    one = program.run({("x0", "x1"): [0.1, 0.2], target: 0.0})
+    assert one.value == pytest.approx(float(by_block.value[0]), rel=1e-12)
+    with pytest.raises(TracingError, match=r"\(samples, 2\) matrix"):
+        program.run({tuple(xs): np.ones((3, 3))})

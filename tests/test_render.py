@@ -8,6 +8,7 @@ Graphviz's ``dot`` when the machine has it, "in-process" hides ``dot`` from ``PA
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -278,8 +279,24 @@ def test_save_graph_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
     document = mg.save_graph(h, tmp_path / "g.SVG").read_text(encoding="utf-8")
     assert ET.fromstring(document).tag == f"{NS}svg"
     assert mg.save_graph(h, tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(RenderError, match=r"\.svg, \.png, \.dot, \.gv"):
+    with pytest.raises(RenderError, match=r"\.svg, \.png, \.pdf, \.dot, \.gv"):
         mg.save_graph(h, tmp_path / "g.jpeg")
+
+
+def test_pdf_is_one_page_the_size_of_the_drawing_holding_its_pixels(tmp_path: Path) -> None:
+    """A PDF for printing: its page is the drawing's size in points, its image the PNG's pixels."""
+    h = sigmoid()
+    drawing = mg.draw(h, dpi=200)
+    document = mg.save_graph(h, tmp_path / "g.pdf", dpi=200).read_bytes()
+    assert document.startswith(b"%PDF-")
+    assert document.count(b"/Type /Page\n") + document.count(b"/Type /Page ") <= 1
+    box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", document)
+    assert box is not None
+    assert float(box[1]) == pytest.approx(drawing.width, abs=1)
+    assert float(box[2]) == pytest.approx(drawing.height, abs=1)
+    pixel_width, pixel_height, _ = png_pixels(drawing.png())
+    assert re.search(rb"/Width %d\b" % pixel_width, document)
+    assert re.search(rb"/Height %d\b" % pixel_height, document)
 
 
 def test_the_drawing_shows_inline_as_svg_and_png() -> None:
