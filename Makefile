@@ -9,7 +9,7 @@ RUNTIME_INSTALLED := $(VENV)/.runtime-installed
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench notebooks clean
 
 $(RUNTIME_INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/python -m pytest --nbmake tests notebooks
+
+# re-execute the notebooks and save their outputs (NOTEBOOKS="02_chain_rule.ipynb" for some)
+notebooks: $(INSTALLED)
+	$(BIN)/python notebooks/execute.py $(NOTEBOOKS)
 
 # micrograd comes from the package index; PyTorch is compared only if already installed
 $(BENCH_INSTALLED): $(INSTALLED)

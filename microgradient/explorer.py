@@ -231,6 +231,8 @@ def _gradients(order: list[Value]) -> tuple[dict[int, float], dict[tuple[int, in
     """
     saved = [node.grad for node in order]
     try:
+        for node in order:  # backward() adds to .grad: a graph already differentiated starts at 0
+            node.grad = 0.0
         order[-1].backward()
         grads = {slot: float(node.grad) for slot, node in enumerate(order)}
     except MicrogradientError:

@@ -361,3 +361,16 @@ def test_operations_without_javascript_are_shown_from_their_recorded_derivatives
         f"microgradientEvaluator.compile({json.dumps(program)}).unavailable"
     )
     assert "square" in unavailable and "no JavaScript definition" in unavailable
+
+
+def test_a_graph_already_differentiated_shows_its_gradients_once() -> None:
+    def sigmoid() -> tuple[Value, Value]:
+        w, x = Value(0.0, label="w"), Value(1.0, label="x")
+        return w, 1 / (1 + (-(w * x)).exp())
+
+    _, fresh = sigmoid()
+    w, differentiated = sigmoid()
+    differentiated.backward()
+    differentiated.backward()  # w.grad is now 0.5, twice the gradient
+    assert mg.explore(differentiated).svg == mg.explore(fresh).svg
+    assert w.grad == 0.5  # the explorer put the graph's own grads back

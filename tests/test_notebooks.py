@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,42 @@ def test_progress_bars_come_from_tqdm_auto(path: Path) -> None:
 def test_each_notebook_ends_with_an_exercise(path: Path) -> None:
     last = cells(path)[-1]
     assert last["cell_type"] == "markdown" and text(last).startswith("## Exercise"), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_saved_progress_bars_show_their_final_state(path: Path) -> None:
+    for cell in cells(path):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                printed = "".join(data.get("text/plain", ""))
+                assert "100%|" in printed, f"{path.name}: a stale bar {printed!r}"
+
+
+def test_execute_writes_a_bars_final_state_into_its_text(tmp_path: Path) -> None:
+    import nbformat
+
+    sys.path.insert(0, str(NOTEBOOKS[0].parent))
+    try:
+        import execute
+    finally:
+        sys.path.pop(0)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from tqdm.auto import tqdm\n"
+            "bar = tqdm(total=7, desc='a & b',\n"
+            "           bar_format='{l_bar}{bar}| {n_fmt}/{total_fmt}{postfix}')\n"
+            "for _ in range(7):\n"
+            "    bar.update()\n"
+            "bar.set_postfix(loss='0.5')\n"
+            "bar.close()\n"
+            "print('done')"
+        )
+    ]
+    path = tmp_path / "bar.ipynb"
+    nbformat.write(notebook, path)
+    execute.execute(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert outputs[0]["data"]["text/plain"] == "a & b: 100%|██████████| 7/7, loss=0.5"
+    assert outputs[1]["text"] == "done\n"
