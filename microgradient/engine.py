@@ -606,26 +606,16 @@ def _value_power(base: Value, exponent: Value) -> Value:
 
 
 def _value_power_node(base: Value, exponent: Value, data: float) -> Value:
-    if base.data == 0.0:
-        # x**y * log(x) -> 0 as x -> 0+ for y > 0: the exponent's slope is 0 along x = 0.
-        # The base's slope y * x**(y-1) stays a function of both operands (0, 1 or inf
-        # at x = 0), so second derivatives such as d2(x**y)/dx2 = 2 at (0, 2) survive.
-        return _result(
-            "**",
-            data,
-            (base, exponent),
-            lambda get, out, x=base, y=exponent: (
-                _times(get(y), _slope_power(get(x), get(y) - 1.0)),
-                0.0,
-            ),
-        )
+    # x**y * log(x) -> 0 as x -> 0+ for y > 0: the exponent's slope is 0 along x = 0.
+    # The base's slope y * x**(y-1) stays a function of both operands (0, 1 or inf
+    # at x = 0), so second derivatives such as d2(x**y)/dx2 = 2 at (0, 2) survive.
     return _result(
         "**",
         data,
         (base, exponent),
-        lambda get, out, x=base, y=exponent: (
+        lambda get, out, x=base, y=exponent, at_zero=base.data == 0.0: (
             _times(get(y), _slope_power(get(x), get(y) - 1.0)),
-            _times(out, log(get(x))),
+            0.0 if at_zero else _times(out, log(get(x))),
         ),
     )
 

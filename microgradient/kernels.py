@@ -119,6 +119,11 @@ def _execute(
         instruction = program.instructions[program.columns.slots.index(slot)]
         raise program.domain_error(instruction, check, operands, None)
 
+    def overflow(run: Any, backward: bool) -> MicrogradientError:
+        instruction = program.instructions[run.start]
+        operands = [values[a] for a in instruction.args]
+        return program.overflow_error(instruction, operands, None, backward=backward)
+
     for run in runs:
         forward = _forward_kernel(run.key, program)
         try:
@@ -128,9 +133,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = program.instructions[run.start]
-            operands = [values[a] for a in instruction.args]
-            raise program.overflow_error(instruction, operands, None) from None
+            raise overflow(run, backward=False) from None
     grads = [0.0] * size
     grads[program.output] = gradient
     for run in reversed(runs):
@@ -142,9 +145,7 @@ def _execute(
         except ArithmeticError:
             if not locate:
                 raise
-            instruction = program.instructions[run.start]
-            operands = [values[a] for a in instruction.args]
-            raise program.overflow_error(instruction, operands, None, backward=True) from None
+            raise overflow(run, backward=True) from None
     return values, grads
 
 
