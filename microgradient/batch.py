@@ -288,7 +288,8 @@ class ParameterOrder:
         identity = gather == list(range(len(gather)))
         return ParameterOrder(
             None if identity else tuple(gather),
-            None if columns == list(range(n)) else tuple(columns),
+            # with other shared inputs after them, the parameters' gradients must be picked out
+            None if columns == list(range(len(gather))) else tuple(columns),
             tuple(others),
             tuple(other_leaves),
         )
@@ -305,6 +306,21 @@ def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
 # ---- running ------------------------------------------------------------------------
 
 
+def _side_by_side(xp: Any, device: Any, columns: list[Any]) -> Any:
+    """The batched inputs' columns as one float64 block (samples, inputs) on ``device``."""
+    if array_api_compat.is_numpy_namespace(xp):
+        # one copy in C; xp.stack reshapes each column in Python first
+        return np.array(columns, dtype=np.float64).T
+    return xp.stack([_float64_on(xp, device, column) for column in columns], axis=1)
+
+
+def _float64_on(xp: Any, device: Any, array: Any) -> Any:
+    """``array`` as float64 on ``device``, converted only if it is not already."""
+    if array.dtype == xp.float64 and array_api_compat.device(array) == device:
+        return array
+    return xp.asarray(array, dtype=xp.float64, device=device)
+
+
 def run_batch(
     program: Program,
     numbers: list[float],
@@ -319,7 +335,8 @@ def run_batch(
         raise TracingError(
             "run: a gradient array needs a batch: feed at least one input a 1-D array"
         )
-    xp = array_api_compat.array_namespace(*arrays.values())
+    # one array per type settles the namespace; checking all of them costs a call each
+    xp = array_api_compat.array_namespace(*{type(a): a for a in arrays.values()}.values())
     first = next(iter(arrays.values()))
     device = array_api_compat.device(first)
     size = int(first.shape[0])
@@ -332,9 +349,7 @@ def run_batch(
     plan = plan_for(program, frozenset(arrays))
     run = _Run(plan, xp, device, size)
     with run.quiet():
-        batched_inputs = [
-            xp.asarray(arrays[p], dtype=xp.float64, device=device) for p in sorted(arrays)
-        ]
+        batched_inputs = _side_by_side(xp, device, [arrays[p] for p in sorted(arrays)])
         # parameters enter as their array, the other shared inputs after them
         order = None if parameters is None else plan.parameter_order(parameters)
         shared: Any
@@ -451,9 +466,8 @@ class _Run:
 
     # ---- forward --------------------------------------------------------------------
 
-    def forward(self, batched_inputs: list[Any], shared: Any) -> None:
-        xp = self.xp
-        self.blocks[BATCHED_INPUTS] = xp.stack(batched_inputs, axis=1) if batched_inputs else None
+    def forward(self, batched_inputs: Any, shared: Any) -> None:
+        self.blocks[BATCHED_INPUTS] = batched_inputs
         self.blocks[SHARED_INPUTS] = shared if hasattr(shared, "shape") else self.vector(shared)
         for g in range(2, len(self.plan.groups)):
             group = self.plan.groups[g]

@@ -250,7 +250,10 @@ class Parameters:
         self.xp = numpy if xp is None else xp
         self.data: Any = self.xp.asarray([v.data for v in self.values], dtype=self.xp.float64)
         self.grad: Any = self.xp.zeros_like(self.data)
-        self._positions: weakref.WeakKeyDictionary[Program, list[int]] = weakref.WeakKeyDictionary()
+        # per program: where these parameters are among its inputs, and where the other inputs are
+        self._positions: weakref.WeakKeyDictionary[Program, tuple[list[int], list[int]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def write_back(self) -> None:
         """Copy :attr:`data` into the Values' ``.data`` (and :attr:`grad` into ``.grad``)."""
@@ -264,10 +267,20 @@ class Parameters:
 
     def positions_in(self, program: Program) -> list[int]:
         """Where these parameters are among ``program.inputs``."""
-        positions = self._positions.get(program)
-        if positions is None:
-            positions = self._positions[program] = [program._position(v) for v in self.values]
-        return positions
+        return self._placement(program)[0]
+
+    def other_positions_in(self, program: Program) -> list[int]:
+        """Where the inputs of ``program`` that are not these parameters are."""
+        return self._placement(program)[1]
+
+    def _placement(self, program: Program) -> tuple[list[int], list[int]]:
+        placement = self._positions.get(program)
+        if placement is None:
+            positions = [program._position(v) for v in self.values]
+            taken = set(positions)
+            others = [p for p in range(len(program.inputs)) if p not in taken]
+            placement = self._positions[program] = (positions, others)
+        return placement
 
 
 class Program:
@@ -396,7 +409,7 @@ class Program:
         >>> program.run({"x": 3.0}).value, x.data
         (9.0, 1.0)
         """
-        numbers, arrays = self._resolve_feed(feed)
+        numbers, arrays = self._resolve_feed(feed, parameters)
         if arrays or not isinstance(gradient, (int, float)):
             from microgradient.batch import run_batch
 
@@ -413,11 +426,28 @@ class Program:
             result = Result(result.value, grads)
         return result
 
-    def _resolve_feed(self, feed: Feed | None) -> tuple[list[float], dict[int, Any]]:
-        """Input values in input order, and the arrays fed, by input position."""
-        numbers = list(map(_read_data, self.inputs))
+    def _resolve_feed(
+        self, feed: Feed | None, parameters: Parameters | None
+    ) -> tuple[list[float], dict[int, Any]]:
+        """Input values in input order, and the arrays fed, by input position.
+
+        The entries of ``parameters`` are left at 0.0: every caller reads those
+        inputs from ``parameters.data``, and a model has many more parameters than
+        other inputs.
+        """
+        if parameters is None:
+            numbers = list(map(_read_data, self.inputs))
+        else:
+            numbers = [0.0] * len(self.inputs)
+            inputs = self.inputs
+            for position in parameters.other_positions_in(self):
+                numbers[position] = inputs[position].data
         arrays: dict[int, Any] = {}
-        for key, given in (feed or {}).items():
+        if not feed:
+            return numbers, arrays
+        from microgradient.batch import as_batch_column
+
+        for key, given in feed.items():
             if isinstance(key, tuple):
                 self._resolve_block(key, given, numbers, arrays)
                 continue
@@ -427,8 +457,6 @@ class Program:
             elif isinstance(given, Value):
                 numbers[position] = given.data
             else:
-                from microgradient.batch import as_batch_column
-
                 column = as_batch_column(given, self, position)
                 if column is None:
                     numbers[position] = float(given)

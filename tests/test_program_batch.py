@@ -230,6 +230,7 @@ def test_flat_parameters_give_the_gradients_of_the_values(batched: bool, which: 
     reference = program.run(feed)
     params.data = params.data * 1.0  # a new array: runs must read it, not the Values
     result = program.run(feed, parameters=params)
+    assert np.asarray(params.grad).shape == (len(chosen),)
     for value, grad in zip(chosen, np.asarray(params.grad).tolist()):
         assert value not in result.grads
         assert grad == pytest.approx(reference.grads[value], rel=1e-12, abs=1e-15)
@@ -239,6 +240,15 @@ def test_flat_parameters_give_the_gradients_of_the_values(batched: bool, which: 
     assert [v.data for v in chosen] == before  # the Values are untouched ...
     params.write_back()
     assert [v.data for v in chosen] == np.asarray(params.data).tolist()  # ... until written
+
+
+def test_flat_parameters_before_another_shared_input_get_only_their_gradients() -> None:
+    w, c, x = Value(2.0, label="w"), Value(3.0, label="c"), Value(0.0, label="x")
+    program = mg.trace(w * x + c * w)  # shared inputs in order: w (the parameter), then c
+    params = mg.Parameters([w])
+    result = program.run({x: np.array([1.0, 2.0])}, parameters=params)
+    assert np.asarray(params.grad).tolist() == [(1.0 + 3.0) + (2.0 + 3.0)]
+    assert result.grads[c] == 2.0 + 2.0 and c.data == 3.0  # c read from its Value
 
 
 def test_a_tuple_of_inputs_takes_a_matrix_with_a_row_per_sample() -> None:
