@@ -19,6 +19,7 @@ import py_mini_racer
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from program_graphs import UNARY
 
 import microgradient as mg
 from microgradient import Value, explorer
@@ -27,21 +28,7 @@ from microgradient.errors import MicrogradientError
 
 Recipe = list[tuple[Any, ...]]
 
-ONE_OPERAND: dict[str, Callable[[Value], Value]] = {
-    "neg": lambda a: -a,
-    "exp": lambda a: a.exp(),
-    "log": lambda a: a.log(),
-    "sqrt": lambda a: a.sqrt(),
-    "tanh": lambda a: a.tanh(),
-    "sigmoid": lambda a: a.sigmoid(),
-    "relu": lambda a: a.relu(),
-    "sin": lambda a: a.sin(),
-    "cos": lambda a: a.cos(),
-    "abs": lambda a: abs(a),
-    "tan": lambda a: a.tan(),
-    "atan": lambda a: a.atan(),
-    "softplus": lambda a: a.softplus(),
-}
+ONE_OPERAND = UNARY  # every operation of one operand, as the program tests use them
 TWO_OPERANDS: dict[str, Callable[[Value, Value], Value]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
