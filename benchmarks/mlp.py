@@ -123,15 +123,21 @@ def torch_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
         scores = [forward(x) for x in inputs]
         losses = [(1 + -yi * si).relu() for yi, si in zip(labels, scores)]
         total_loss = sum(losses) * (1.0 / len(losses)) + ALPHA * sum(p * p for p in params)
-        for p in params:
-            p.grad = None
-        total_loss.backward()
-        with t.no_grad():
-            for p in params:
-                p -= learning_rate(k) * p.grad
-        return float(total_loss.item())
+        return _torch_sgd_step(total_loss, params, k)
 
     return step
+
+
+def _torch_sgd_step(total_loss: Any, params: list[Any], k: int) -> float:
+    """Backpropagate ``total_loss`` into fresh grads and take step ``k`` of plain SGD."""
+    assert torch is not None
+    for p in params:
+        p.grad = None
+    total_loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= learning_rate(k) * p.grad
+    return float(total_loss.item())
 
 
 def handwritten_step(layers: Layers, points: list[Any], labels: list[float]) -> Step:
@@ -161,13 +167,7 @@ def torch_batched_step(layers: Layers, points: list[Any], labels: list[float]) -
                 h = h.relu()
         data_loss = (1 - y * h[:, 0]).relu().mean()
         total_loss = data_loss + ALPHA * sum((p * p).sum() for p in params)
-        for p in params:
-            p.grad = None
-        total_loss.backward()
-        with t.no_grad():
-            for p in params:
-                p -= learning_rate(k) * p.grad
-        return float(total_loss.item())
+        return _torch_sgd_step(total_loss, params, k)
 
     return step
 

@@ -124,6 +124,13 @@ KINKED: list[tuple[str, Callable[[Value], Value]]] = [
 ]
 
 
+def _apply(chain: list[tuple[str, Callable[[Value], Value]]], v: Value) -> Value:
+    """``v`` through each operation of ``chain`` in turn."""
+    for _, op in chain:
+        v = op(v)
+    return v
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     chain=st.lists(st.sampled_from(KINKED), min_size=1, max_size=4),
@@ -132,15 +139,10 @@ KINKED: list[tuple[str, Callable[[Value], Value]]] = [
 def test_plain_and_recorded_passes_agree_without_nan(
     chain: list[tuple[str, Callable[[Value], Value]]], x: float
 ) -> None:
-    def build(v: Value) -> Value:
-        for _, op in chain:
-            v = op(v)
-        return v
-
     plain = Value(x)
-    build(plain).backward()
+    _apply(chain, plain).backward()
     recorded = Value(x)
-    build(recorded).backward(create_graph=True)
+    _apply(chain, recorded).backward(create_graph=True)
     assert isinstance(recorded.grad, Value)
     assert not math.isnan(plain.grad), [name for name, _ in chain]
     assert recorded.grad.data == plain.grad, [name for name, _ in chain]
@@ -156,14 +158,9 @@ def test_plain_and_recorded_passes_agree_without_nan(
 def test_plain_and_recorded_passes_agree_at_infinities(
     chain: list[tuple[str, Callable[[Value], Value]]], x: float
 ) -> None:
-    def build(v: Value) -> Value:
-        for _, op in chain:
-            v = op(v)
-        return v
-
     plain, recorded = Value(x), Value(x)
-    build(plain).backward()
-    build(recorded).backward(create_graph=True)
+    _apply(chain, plain).backward()
+    _apply(chain, recorded).backward(create_graph=True)
     assert recorded.grad.data == plain.grad or (
         math.isnan(recorded.grad.data) and math.isnan(plain.grad)
     ), [name for name, _ in chain]
