@@ -38,11 +38,11 @@ from itertools import compress
 from operator import attrgetter
 from typing import Any, NamedTuple, NoReturn
 
-from microgradient import engine
 from microgradient.engine import (
     Value,
     _exact_sum,
     _ManualStep,
+    find_operation,
     topological_order,
 )
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
@@ -164,15 +164,10 @@ def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> Non
         return
     if op in BUILT_IN_OPS:
         raise TracingError(f"trace: an {op!r} node has {arity} operands, which {op!r} never has")
-    operation = _find_operation(op)
+    operation = find_operation(op)
     if operation is None:
         _refuse(node)
     operations[op] = operation
-
-
-def _find_operation(op: str) -> Any:
-    find = getattr(engine, "find_operation", None)
-    return None if find is None else find(op)
 
 
 def _hand_made(node: Value) -> bool:
