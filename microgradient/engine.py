@@ -1,21 +1,19 @@
 """The engine: :class:`Value`, its operations, and the backward pass.
 
 Every operation computes its result and hands :func:`_result` a *local
-derivative rule*: a small closure returning the derivative of the result with
-respect to each parent, in the order of ``parents``. The rule is written once
-and serves both kinds of backward pass. It receives
+derivative rule*: a function ``rule(get, node)`` returning the derivative of the
+result with respect to each parent, in the order of ``parents``. The rule is
+written once and serves both kinds of backward pass: ``get`` reads a node as its
+float in a plain backward pass, or as the :class:`Value` itself when
+``create_graph=True`` (so the derivative is recorded and can be differentiated
+again); ``get(node)`` is the operation's result, read the same way.
 
-* ``get``, which reads an operand: as a float in a plain backward pass, or as
-  the :class:`Value` itself when ``create_graph=True`` (so the derivative is
-  recorded and can be differentiated again), and
-* ``out``, the operation's result, read the same way.
-
-Rules never capture their own result node, so a graph holds no reference
-cycles and is freed by reference counting as soon as its root is dropped.
-They bind what they need as default arguments (``a=self``) rather than by
-closing over variables: that costs one small tuple per node instead of a cell
-per variable, and with millions of nodes every object the garbage collector
-has to walk shows up in the time (see ``benchmarks/README.md``).
+The built-in rules are shared module functions (the table before
+:func:`_result`), reading ``parents``, ``constant`` and ``coefficients`` from the
+node: a node then costs two objects, itself and its ``parents`` tuple, and with
+millions of nodes every object the garbage collector has to walk shows up in the
+time (see ``benchmarks/README.md``). A graph holds no reference cycles and is
+freed by reference counting as soon as its root is dropped.
 
 Overflow and infinities follow one rule, IEEE 754 double arithmetic, in every
 operation, forward and backward, and in the derivatives of ``create_graph``:
@@ -47,7 +45,7 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from itertools import repeat
+from itertools import compress, repeat
 from operator import attrgetter, mul
 from typing import Any, Protocol, TypeAlias, overload
 
@@ -63,11 +61,13 @@ from microgradient.errors import (
 Number: TypeAlias = float  # ints are accepted wherever a float is (PEP 484)
 Operand: TypeAlias = "Value | float"
 Reader: TypeAlias = Callable[["Value"], Any]
-# called as rule(get, out); extra parameters are the values the rule binds as defaults
-LocalRule: TypeAlias = Callable[..., Sequence[Any]]
+# rule(get, node) -> one local derivative per parent; ``get`` reads a node (see below)
+LocalRule: TypeAlias = Callable[[Reader, "Value"], Sequence[Any]]
 
 _recording: ContextVar[bool] = ContextVar("microgradient_recording", default=True)
 _read_data: Reader = attrgetter("data")
+_read_parents = attrgetter("parents")
+_read_rule = attrgetter("_local_rule")
 
 
 def _read_node(value: Value) -> Value:
@@ -238,32 +238,27 @@ class Value:
     # ---- arithmetic ------------------------------------------------------------
     def __add__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _result("+", self.data + other.data, (self, other), lambda get, out: (1.0, 1.0))
+            return _result("+", self.data + other.data, (self, other), _ones)
         c = _constant("+", other)
-        return _result("+", self.data + c, (self,), lambda get, out: (1.0,), c)
+        return _result("+", self.data + c, (self,), _ones, c)
 
     __radd__ = __add__
 
     def __sub__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _result("-", self.data - other.data, (self, other), lambda get, out: (1.0, -1.0))
+            return _result("-", self.data - other.data, (self, other), _difference)
         c = _constant("-", other)
-        return _result("-", self.data - c, (self,), lambda get, out: (1.0,), c)
+        return _result("-", self.data - c, (self,), _ones, c)
 
     def __rsub__(self, other: float) -> Value:
         c = _constant("-", other)
-        return _result("r-", c - self.data, (self,), lambda get, out: (-1.0,), c)
+        return _result("r-", c - self.data, (self,), _minus_one, c)
 
     def __mul__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _result(
-                "*",
-                self.data * other.data,
-                (self, other),
-                lambda get, out, a=self, b=other: (get(b), get(a)),
-            )
+            return _result("*", self.data * other.data, (self, other), _product)
         c = _constant("*", other)
-        return _result("*", self.data * c, (self,), lambda get, out, c=c: (c,), c)
+        return _result("*", self.data * c, (self,), _times_constant, c)
 
     __rmul__ = __mul__
 
@@ -273,25 +268,20 @@ class Value:
                 raise DivisionByZeroError(
                     f"division: {_describe(self)} / {_describe(other)}: the divisor is zero"
                 )
-            return _result(
-                "/",
-                self.data / other.data,
-                (self, other),
-                lambda get, out, b=other: (1.0 / get(b), -out / get(b)),
-            )
+            return _result("/", self.data / other.data, (self, other), _quotient)
         c = _constant("/", other)
         if c == 0.0:
             raise DivisionByZeroError(f"division: {_describe(self)} / 0: the divisor is zero")
-        return _result("/", self.data / c, (self,), lambda get, out, c=c: (1.0 / c,), c)
+        return _result("/", self.data / c, (self,), _divided_by_constant, c)
 
     def __rtruediv__(self, other: float) -> Value:
         c = _constant("/", other)
         if self.data == 0.0:
             raise DivisionByZeroError(f"division: {c!r} / {_describe(self)}: the divisor is zero")
-        return _result("r/", c / self.data, (self,), lambda get, out, a=self: (-out / get(a),), c)
+        return _result("r/", c / self.data, (self,), _constant_divided, c)
 
     def __neg__(self) -> Value:
-        return _result("neg", -self.data, (self,), lambda get, out: (-1.0,))
+        return _result("neg", -self.data, (self,), _minus_one)
 
     def __pos__(self) -> Value:
         return self
@@ -316,28 +306,19 @@ class Value:
                     f"power: 0 ** {_describe(self)}: zero to a non-positive power"
                 )
             # 0 ** x is 0 for every x > 0: a constant, so its slope is 0 at every order
-            return _result("r**", 0.0, (self,), lambda get, out: (0.0,), c)
-        log_c = math.log(c)
-        return _result(
-            "r**",
-            _ieee_power(c, self.data),
-            (self,),
-            lambda get, out, k=log_c: (_times(out, k),),
-            c,
-        )
+            return _result("r**", 0.0, (self,), _zeros, c)
+        return _result("r**", ieee_power(c, self.data), (self,), _constant_power_slope, c)
 
     # ---- elementary functions ----------------------------------------------------
     def exp(self) -> Value:
         """e ** self; ``inf`` beyond ~709.78 (as every overflow, see the module docstring)."""
-        return _result("exp", _exp(self.data), (self,), lambda get, out: (out,))
+        return _result("exp", ieee_exp(self.data), (self,), _exp_slope)
 
     def log(self) -> Value:
         """Natural logarithm; ``self`` must be > 0."""
         if self.data <= 0.0:
             raise DomainError(f"log: {_describe(self)} is not > 0; log needs a positive argument")
-        return _result(
-            "log", math.log(self.data), (self,), lambda get, out, a=self: (1.0 / get(a),)
-        )
+        return _result("log", math.log(self.data), (self,), _log_slope)
 
     def sqrt(self) -> Value:
         """Square root; ``self`` must be >= 0. At 0 the derivative is +inf."""
@@ -346,18 +327,18 @@ class Value:
         if self.data == 0.0:
             # 0.5 / out would divide by zero; out ** -1 is inf at 0 and stays a function
             # of out, so the second derivative (-inf) is recorded too
-            return _result("sqrt", 0.0, (self,), lambda get, out: (0.5 * _slope_power(out, -1.0),))
-        return _result("sqrt", math.sqrt(self.data), (self,), lambda get, out: (0.5 / out,))
+            return _result("sqrt", 0.0, (self,), _sqrt_slope_at_zero)
+        return _result("sqrt", math.sqrt(self.data), (self,), _sqrt_slope)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent."""
-        return _result("tanh", math.tanh(self.data), (self,), lambda get, out: (1.0 - out * out,))
+        return _result("tanh", math.tanh(self.data), (self,), _tanh_slope)
 
     def sigmoid(self) -> Value:
         """The logistic function 1 / (1 + e**-self), computed without overflow."""
         x = self.data
         data = 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
-        return _result("sigmoid", data, (self,), lambda get, out: (out * (1.0 - out),))
+        return _result("sigmoid", data, (self,), _sigmoid_slope)
 
     def softplus(self) -> Value:
         """log(1 + e**self), computed without overflow; its derivative is ``sigmoid(self)``.
@@ -367,31 +348,21 @@ class Value:
         """
         x = self.data
         data = x + math.log1p(math.exp(-x)) if x > 0.0 else math.log1p(math.exp(x))
-        return _result("softplus", data, (self,), lambda get, out, a=self: (sigmoid(get(a)),))
+        return _result("softplus", data, (self,), _softplus_slope)
 
     def relu(self) -> Value:
         """max(0, self). The derivative at 0 is taken as 0 (as in PyTorch and micrograd)."""
         if self.data > 0.0:
-            return _result("relu", self.data, (self,), lambda get, out: (1.0,))
-        return _result("relu", 0.0, (self,), lambda get, out: (0.0,))
+            return _result("relu", self.data, (self,), _ones)
+        return _result("relu", 0.0, (self,), _zeros)
 
     def sin(self) -> Value:
         """Sine (radians); an infinite argument raises :class:`DomainError`."""
-        return _result(
-            "sin",
-            _periodic("sin", math.sin, self),
-            (self,),
-            lambda get, out, a=self: (cos(get(a)),),
-        )
+        return _result("sin", _periodic("sin", math.sin, self), (self,), _sin_slope)
 
     def cos(self) -> Value:
         """Cosine (radians); an infinite argument raises :class:`DomainError`."""
-        return _result(
-            "cos",
-            _periodic("cos", math.cos, self),
-            (self,),
-            lambda get, out, a=self: (-sin(get(a)),),
-        )
+        return _result("cos", _periodic("cos", math.cos, self), (self,), _cos_slope)
 
     def tan(self) -> Value:
         """Tangent (radians); its derivative is ``1 + tan(self)**2``.
@@ -399,21 +370,16 @@ class Value:
         An infinite argument raises :class:`DomainError`.
         """
         data = _periodic("tan", math.tan, self)
-        return _result("tan", data, (self,), lambda get, out: (1.0 + out * out,))
+        return _result("tan", data, (self,), _tan_slope)
 
     def atan(self) -> Value:
         """Arctangent, in (-pi/2, pi/2); its derivative is ``1 / (1 + self**2)``."""
-        return _result(
-            "atan",
-            math.atan(self.data),
-            (self,),
-            lambda get, out, a=self: (1.0 / (1.0 + get(a) * get(a)),),
-        )
+        return _result("atan", math.atan(self.data), (self,), _atan_slope)
 
     def abs(self) -> Value:
         """|self|. The derivative at 0 is taken as 0 (the sign function, as in PyTorch)."""
-        sign = 1.0 if self.data > 0.0 else -1.0 if self.data < 0.0 else 0.0
-        return _result("abs", abs(self.data), (self,), lambda get, out, s=sign: (s,))
+        sign = _ones if self.data > 0.0 else _minus_one if self.data < 0.0 else _zeros
+        return _result("abs", abs(self.data), (self,), sign)
 
     __abs__ = abs
 
@@ -535,9 +501,7 @@ def _propagate(
                 upstream = node.grad
                 rule = node._local_rule
                 if rule is not None and upstream != 0.0:
-                    slopes: Iterable[tuple[Value, Any]] = zip(
-                        node.parents, rule(_read_data, node.data)
-                    )
+                    slopes: Iterable[tuple[Value, Any]] = zip(node.parents, rule(_read_data, node))
                     if (
                         upstream - upstream != 0.0
                     ):  # inf or nan: a zero slope stops it (0 * inf = 0)
@@ -564,6 +528,144 @@ def _zero_times_infinity(slope: Any, upstream: float) -> bool:
     """
     data = slope.data if isinstance(slope, Value) else slope
     return (upstream == 0.0 and data - data != 0.0) or (data == 0.0 and upstream - upstream != 0.0)
+
+
+# ---- local derivatives: one rule per operation ----------------------------------------
+# A rule gives d(node)/d(parent) for each of ``node.parents``, reading what it needs
+# through ``get``: the float ``data`` in a plain backward pass, the node itself under
+# ``create_graph=True`` (so the arithmetic below is recorded and can be differentiated
+# again). Everything a rule reads is a public attribute of the node (``parents``,
+# ``constant``, ``coefficients``), so the rules are shared functions, not closures: a
+# node costs two objects (itself and its parents tuple), and a million-node graph gives
+# Python's cyclic garbage collector half as many objects to walk while it is built.
+# Where the slope is a constant chosen by the forward value (relu, abs, max and min),
+# the operation picks one of the constant rules.
+
+
+def _ones(get: Reader, node: Value) -> tuple[float, ...]:
+    return (1.0,) * len(node.parents)  # a + b, a + c, sum, relu(x > 0), abs(x > 0)
+
+
+def _zeros(get: Reader, node: Value) -> tuple[float, ...]:
+    return (0.0,) * len(node.parents)  # a constant: relu(x <= 0), abs(0), x ** 0, 0 ** x
+
+
+def _halves(get: Reader, node: Value) -> tuple[float, ...]:
+    return (0.5,) * len(node.parents)  # max and min at a tie
+
+
+def _to_first(get: Reader, node: Value) -> tuple[float, float]:
+    return (1.0, 0.0)  # max(a, b) with a > b, min(a, b) with a < b
+
+
+def _to_second(get: Reader, node: Value) -> tuple[float, float]:
+    return (0.0, 1.0)
+
+
+def _minus_one(get: Reader, node: Value) -> tuple[float]:
+    return (-1.0,)  # -a, c - a, abs(x < 0)
+
+
+def _difference(get: Reader, node: Value) -> tuple[float, float]:
+    return (1.0, -1.0)  # a - b
+
+
+def _product(get: Reader, node: Value) -> tuple[Any, Any]:
+    a, b = node.parents  # d(a*b)/da = b, d(a*b)/db = a
+    return get(b), get(a)
+
+
+def _times_constant(get: Reader, node: Value) -> tuple[Any]:
+    return (node.constant,)  # a * c
+
+
+def _quotient(get: Reader, node: Value) -> tuple[Any, Any]:
+    b = get(node.parents[1])  # d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b
+    return 1.0 / b, -get(node) / b
+
+
+def _divided_by_constant(get: Reader, node: Value) -> tuple[Any]:
+    return (1.0 / node.constant,)  # type: ignore[operator]  # a / c: c is a number
+
+
+def _constant_divided(get: Reader, node: Value) -> tuple[Any]:
+    return (-get(node) / get(node.parents[0]),)  # d(c/a)/da = -(c/a)/a
+
+
+def _power_slopes(get: Reader, node: Value) -> tuple[Any, Any]:
+    # d(x**y)/dx = y * x**(y-1), kept a function of both operands (0, 1 or inf at x = 0,
+    # so second derivatives such as d2(x**y)/dx2 = 2 at (0, 2) survive);
+    # d(x**y)/dy = x**y * log(x), whose limit along x = 0 (for y > 0) is 0
+    x, y = node.parents
+    to_exponent = 0.0 if x.data == 0.0 else _times(get(node), log(get(x)))
+    return _times(get(y), _slope_power(get(x), get(y) - 1.0)), to_exponent
+
+
+def _power_of_constant_slope(get: Reader, node: Value) -> tuple[Any]:
+    c: float = node.constant  # type: ignore[assignment]  # x ** c: c is a number
+    return (_times(c, _slope_power(get(node.parents[0]), c - 1.0)),)
+
+
+def _constant_power_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (_times(get(node), math.log(node.constant)),)  # type: ignore[arg-type]  # c ** x
+
+
+def _exp_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (get(node),)
+
+
+def _log_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (1.0 / get(node.parents[0]),)
+
+
+def _sqrt_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (0.5 / get(node),)
+
+
+def _sqrt_slope_at_zero(get: Reader, node: Value) -> tuple[Any]:
+    # 0.5 / out would divide by zero; out ** -1 is inf at 0 and stays a function of
+    # out, so the second derivative (-inf) is recorded too
+    return (0.5 * _slope_power(get(node), -1.0),)
+
+
+def _tanh_slope(get: Reader, node: Value) -> tuple[Any]:
+    out = get(node)
+    return (1.0 - out * out,)
+
+
+def _sigmoid_slope(get: Reader, node: Value) -> tuple[Any]:
+    out = get(node)
+    return (out * (1.0 - out),)
+
+
+def _softplus_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (sigmoid(get(node.parents[0])),)
+
+
+def _sin_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (cos(get(node.parents[0])),)
+
+
+def _cos_slope(get: Reader, node: Value) -> tuple[Any]:
+    return (-sin(get(node.parents[0])),)
+
+
+def _tan_slope(get: Reader, node: Value) -> tuple[Any]:
+    out = get(node)
+    return (1.0 + out * out,)
+
+
+def _atan_slope(get: Reader, node: Value) -> tuple[Any]:
+    x = get(node.parents[0])
+    return (1.0 / (1.0 + x * x),)
+
+
+def _dot_slopes(get: Reader, node: Value) -> tuple[Any, ...]:
+    # parents are w_1..w_k, x_1..x_k, then the Values scaled by the coefficients:
+    # d/dw_i = x_i, d/dx_i = w_i, and each scaled Value's slope is its coefficient
+    parents, coefficients = node.parents, node.coefficients or ()
+    k = (len(parents) - len(coefficients)) // 2
+    return (*map(get, parents[k : 2 * k]), *map(get, parents[:k]), *coefficients)
 
 
 def _result(
@@ -602,35 +704,21 @@ def _value_power(base: Value, exponent: Value) -> Value:
         raise DomainError(f"power: {where}: a negative base needs a constant exponent")
     if x == 0.0 and y <= 0.0:
         raise DivisionByZeroError(f"power: {where}: zero to a non-positive power")
-    return _value_power_node(base, exponent, _ieee_power(x, y))
+    return _value_power_node(base, exponent, ieee_power(x, y))
 
 
 def _value_power_node(base: Value, exponent: Value, data: float) -> Value:
     # x**y * log(x) -> 0 as x -> 0+ for y > 0: the exponent's slope is 0 along x = 0.
     # The base's slope y * x**(y-1) stays a function of both operands (0, 1 or inf
     # at x = 0), so second derivatives such as d2(x**y)/dx2 = 2 at (0, 2) survive.
-    return _result(
-        "**",
-        data,
-        (base, exponent),
-        lambda get, out, x=base, y=exponent, at_zero=base.data == 0.0: (
-            _times(get(y), _slope_power(get(x), get(y) - 1.0)),
-            0.0 if at_zero else _times(out, log(get(x))),
-        ),
-    )
+    return _result("**", data, (base, exponent), _power_slopes)
 
 
 def _constant_power(base: Value, c: float, data: float) -> Value:
     """The node of base ** c for a plain number c."""
     if c == 0.0:  # x ** 0 is the constant 1: its slope is 0 at every order, even at x = 0
-        return _result("**", data, (base,), lambda get, out: (0.0,), c)
-    return _result(
-        "**",
-        data,
-        (base,),
-        lambda get, out, a=base, c=c: (_times(c, _slope_power(get(a), c - 1.0)),),
-        c,
-    )
+        return _result("**", data, (base,), _zeros, c)
+    return _result("**", data, (base,), _power_of_constant_slope, c)
 
 
 def _slope_power(x: Any, c: Any) -> Any:
@@ -641,10 +729,10 @@ def _slope_power(x: Any, c: Any) -> Any:
     (and of ``c`` when ``c`` is a Value), so it can be differentiated again.
     """
     if isinstance(c, Value):
-        return _value_power_node(x, c, _ieee_power(x.data, c.data))
+        return _value_power_node(x, c, ieee_power(x.data, c.data))
     if isinstance(x, Value):
-        return _constant_power(x, c, _ieee_power(x.data, c))
-    return _ieee_power(x, c)
+        return _constant_power(x, c, ieee_power(x.data, c))
+    return ieee_power(x, c)
 
 
 def _times(a: Any, b: Any) -> Any:
@@ -667,14 +755,18 @@ def _float_power(base: Value, c: float) -> float:
         raise DivisionByZeroError(f"power: {where}: zero to a negative power")
     if x < 0.0 and not c.is_integer():
         raise DomainError(f"power: {where}: a negative base needs an integer exponent")
-    return _ieee_power(x, c)
+    return ieee_power(x, c)
 
 
-def _ieee_power(x: float, y: float) -> float:
+def ieee_power(x: float, y: float) -> float:
     """x ** y for floats, with IEEE 754's answers where Python raises.
 
     Overflow gives an infinity and zero to a negative power gives an infinity, whose
-    sign is negative only for a negative base and an odd integer exponent.
+    sign is negative only for a negative base and an odd integer exponent. The
+    traced programs compute their powers with it, as the engine does.
+
+    >>> ieee_power(10.0, 400.0), ieee_power(-0.0, -1.0)
+    (inf, -inf)
     """
     try:
         return x**y  # type: ignore[no-any-return]  # floats, never a negative base to a fraction
@@ -683,7 +775,12 @@ def _ieee_power(x: float, y: float) -> float:
         return -math.inf if odd and math.copysign(1.0, x) < 0.0 else math.inf
 
 
-def _exp(x: float) -> float:
+def ieee_exp(x: float) -> float:
+    """e ** x for a float, ``inf`` where ``math.exp`` raises (beyond ~709.78).
+
+    >>> ieee_exp(0.0), ieee_exp(1000.0)
+    (1.0, inf)
+    """
     try:
         return math.exp(x)
     except OverflowError:
@@ -759,10 +856,10 @@ class _ManualStep:
     def __init__(self, step: Callable[[], None]) -> None:
         self.step = step
 
-    def __call__(self, get: Reader, out: Any) -> tuple[()]:
+    def __call__(self, get: Reader, node: Value) -> tuple[()]:
         if get is _read_node:
             raise OperationError(
-                f"create_graph: the node {out.op!r} (data {out.data!r}) was made with "
+                f"create_graph: the node {node.op!r} (data {node.data!r}) was made with "
                 f"Value(data, _children, _op) and a _backward closure, which computes plain "
                 "numbers, so its derivative cannot be recorded; define the operation with "
                 "@mg.operation to differentiate it more than once"
@@ -771,9 +868,33 @@ class _ManualStep:
         return ()
 
 
+def first_hand_made(nodes: Sequence[Value]) -> Value | None:
+    """The first of ``nodes`` that has parents but no rule the engine can read, or ``None``.
+
+    Such a node was made micrograd's way (``Value(data, _children, _op)`` and a
+    ``_backward`` closure that adds numbers to its parents' gradients), or had its
+    parents set by hand: it takes part in ``backward()``, but its local
+    derivatives are not functions that can be recorded, traced or compiled.
+
+    >>> a = Value(2.0)
+    >>> cube = Value(8.0, (a,), "cube")
+    >>> first_hand_made([a, a * 3.0, cube]) is cube
+    True
+    """
+    # column by column, with C-level maps: tracing calls it on every node of a graph
+    rules = list(map(_read_rule, compress(nodes, map(_read_parents, nodes))))
+    if None not in rules and _ManualStep not in set(map(type, rules)):
+        return None
+    return next(
+        node
+        for node in nodes
+        if node.parents and (node._local_rule is None or isinstance(node._local_rule, _ManualStep))
+    )
+
+
 def _push_one_step(node: Value) -> None:
     if node._local_rule is not None:
-        for parent, local in zip(node.parents, node._local_rule(_read_data, node.data)):
+        for parent, local in zip(node.parents, node._local_rule(_read_data, node)):
             parent.grad += local * node.grad
 
 
@@ -795,7 +916,7 @@ def local_derivatives(node: Value) -> tuple[float, ...] | None:
         return None
     if isinstance(rule, _ManualStep):
         return _measured_slopes(node, rule.step)
-    return tuple(float(local) for local in rule(_read_data, node.data))
+    return tuple(float(local) for local in rule(_read_data, node))
 
 
 def _measured_slopes(node: Value, step: Callable[[], None]) -> tuple[float, ...]:
@@ -861,8 +982,14 @@ _SCALE_DOWN = 2.0**-64
 _SCALE_UP = 2.0**64
 
 
-def _exact_sum(terms: list[float]) -> float:
-    """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan."""
+def exact_sum(terms: list[float]) -> float:
+    """The correctly rounded sum, under the overflow rule: too large is inf, inf - inf nan.
+
+    What ``sum`` and ``dot`` nodes hold, and what traced programs compute for them.
+
+    >>> exact_sum([0.1] * 10), exact_sum([1e308, 1e308, -1e308])
+    (1.0, 1e+308)
+    """
     try:
         try:
             return math.fsum(terms)
@@ -899,16 +1026,9 @@ def sum(values: Iterable[Any], /, start: Any = 0) -> Any:
             parents.append(term)
         else:
             numbers_.append(_constant("sum", term))
-    constant = _exact_sum(numbers_)
-    data = _exact_sum([*(p.data for p in parents), *numbers_])
-    n = len(parents)
-    return _result(
-        "sum",
-        data,
-        tuple(parents),
-        lambda get, out, n=n: (1.0,) * n,
-        constant if numbers_ else None,
-    )
+    constant = exact_sum(numbers_)
+    data = exact_sum([*(p.data for p in parents), *numbers_])
+    return _result("sum", data, tuple(parents), _ones, constant if numbers_ else None)
 
 
 def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
@@ -960,7 +1080,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         else:
             products.append(_constant("dot", w) * _constant("dot", x))
     parents = (*paired_w, *paired_x, *scaled)
-    data = _exact_sum(
+    data = exact_sum(
         [
             *map(mul, map(_read_data, paired_w), map(_read_data, paired_x)),
             *map(mul, map(_read_data, scaled), scales),
@@ -971,8 +1091,8 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         "dot",
         data,
         parents,
-        lambda get, out, p=(*paired_x, *paired_w), k=tuple(scales): (*map(get, p), *k),
-        _exact_sum(products) if products else None,
+        _dot_slopes,
+        exact_sum(products) if products else None,
         tuple(scales),
     )
 
@@ -988,19 +1108,9 @@ def dot_of_values(weights: tuple[Value, ...], inputs: tuple[Value, ...]) -> Valu
     >>> y.data, len(y.parents), y.coefficients
     (11.0, 4, ())
     """
-    data = _exact_sum([w.data * x.data for w, x in zip(weights, inputs)])
+    data = exact_sum([w.data * x.data for w, x in zip(weights, inputs)])
     parents = weights + inputs
-    n = len(weights)
-    # d(w_i * x_i)/dw_i = x_i and d/dx_i = w_i: the rule reads the partners from
-    # ``parents`` rather than keep a tuple of its own (one object less per node)
-    return _result(
-        "dot",
-        data,
-        parents,
-        lambda get, out, p=parents, n=n: (*map(get, p[n:]), *map(get, p[:n])),
-        None,
-        (),
-    )
+    return _result("dot", data, parents, _dot_slopes, None, ())
 
 
 def dot_of_numbers(weights: tuple[Value, ...], numbers: tuple[float, ...]) -> Value:
@@ -1013,8 +1123,8 @@ def dot_of_numbers(weights: tuple[Value, ...], numbers: tuple[float, ...]) -> Va
     >>> y.data, len(y.parents), y.coefficients
     (11.0, 2, (3.0, 4.0))
     """
-    data = _exact_sum([w.data * c for w, c in zip(weights, numbers)])
-    return _result("dot", data, weights, lambda get, out, k=numbers: k, None, numbers)
+    data = exact_sum([w.data * c for w, c in zip(weights, numbers)])
+    return _result("dot", data, weights, _dot_slopes, None, numbers)
 
 
 # ---- module-level functions: a float gives a float, a Value gives a Value ------------
@@ -1145,15 +1255,13 @@ def _extremum(op: str, a: Value, b: Operand) -> Value:
     y = b.data if isinstance(b, Value) else _constant(op, b)
     first_wins = x > y if op == "max" else x < y
     second_wins = y > x if op == "max" else y < x
-    if first_wins:
-        data, slopes = x, (1.0, 0.0)
-    elif second_wins:
-        data, slopes = y, (0.0, 1.0)
-    else:  # a tie, or a nan that no comparison can order
-        data, slopes = (x if x == y else math.nan), (0.5, 0.5)
+    # a tie, or a nan that no comparison can order, splits the gradient
+    data = x if first_wins else y if second_wins else x if x == y else math.nan
     if isinstance(b, Value):
-        return _result(op, data, (a, b), lambda get, out, s=slopes: s)
-    return _result(op, data, (a,), lambda get, out, s=slopes[:1]: s, y)
+        rule = _to_first if first_wins else _to_second if second_wins else _halves
+        return _result(op, data, (a, b), rule)
+    # against a number only a's slope is recorded: 1 if a wins, 0 if the number does
+    return _result(op, data, (a,), _ones if first_wins else _zeros if second_wins else _halves, y)
 
 
 # ---- operations defined by the user --------------------------------------------------
@@ -1247,29 +1355,41 @@ class Operation:
         nodes = tuple(
             x if isinstance(x, Value) else Value(_as_float(self.name, x)) for x in operands
         )
-        data = self._forward(tuple(node.data for node in nodes))
+        data = self.evaluate(*(node.data for node in nodes))
         if self._rule is None and _recording.get():
             raise OperationError(
                 f"{self.name}: no derivatives given; define them with @{self.name}.derivatives "
                 "(or compute inside mg.no_grad())"
             )
-        return _result(
-            self.name, data, nodes, lambda get, out, op=self, xs=nodes: op._slopes(get, xs, out)
-        )
+        # this rule is a closure: it must call this definition even if the name is redefined
+        return _result(self.name, data, nodes, lambda get, node: self._slopes(get, node))
 
-    def _slopes(self, get: Reader, operands: tuple[Value, ...], out: Any) -> tuple[Any, ...]:
-        arguments = tuple(map(get, operands))
+    def _slopes(self, get: Reader, node: Value) -> tuple[Any, ...]:
+        arguments = (*map(get, node.parents), get(node))
+        if get is _read_data:
+            return self.evaluate_derivatives(*arguments)
         slopes: tuple[Any, ...] = self._guarded(
-            f"the derivatives of {self.name}", self.derivatives, (*arguments, out)
+            f"the derivatives of {self.name}", self.derivatives, arguments
         )
-        if get is _read_data:  # a plain pass works in floats, whatever the rule returned
-            return tuple(
-                _as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes
-            )
         return slopes
 
-    def _forward(self, floats: tuple[float, ...]) -> float:
-        result = self._guarded(self.name, self.forward, floats)
+    def evaluate_derivatives(self, *operands_and_out: float) -> tuple[float, ...]:
+        """The local derivatives at ``(*operands, out)``, as floats, under the engine's rules.
+
+        What a plain backward pass and every backend use; errors of Python's
+        arithmetic become microgradient errors, as in :meth:`evaluate`.
+        """
+        what = f"the derivatives of {self.name}"
+        slopes = self._guarded(what, self.derivatives, operands_and_out)
+        return tuple(_as_float(self.name, float(d) if isinstance(d, Value) else d) for d in slopes)
+
+    def evaluate(self, *operands: float) -> float:
+        """The forward on floats, under the engine's rules, as every backend runs it.
+
+        Errors of Python's arithmetic become microgradient errors naming the
+        operation and its operands; a ``Value`` result is read as its ``data``.
+        """
+        result = self._guarded(self.name, self.forward, operands)
         if isinstance(result, Value):
             result = result.data
         return _as_float(self.name, result)

@@ -19,7 +19,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from microgradient.engine import _exact_sum
+from microgradient.engine import exact_sum
 from microgradient.errors import MicrogradientError
 from microgradient.primitives import (
     operation_forward,
@@ -228,7 +228,7 @@ def _sum_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms = [values[k] for k in args]
         if c is not None:
             terms.append(c)
-        values[s] = _exact_sum(terms)
+        values[s] = exact_sum(terms)
 
 
 # The backward kernels follow the engine's chain rule exactly: a zero gradient is not
@@ -250,7 +250,7 @@ def _dot_forward(values: list[float], run: _Run, _fail: Any) -> None:
         terms += [w * values[p] for w, p in zip(coefficients, args[2 * k :])]
         if c is not None:
             terms.append(c)
-        values[s] = _exact_sum(terms)
+        values[s] = exact_sum(terms)
 
 
 def _dot_backward(values: list[float], grads: list[float], run: _Run) -> None:

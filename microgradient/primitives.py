@@ -38,7 +38,7 @@ from typing import Any
 
 import array_api_compat
 
-from microgradient.engine import _exp, _ieee_power
+from microgradient.engine import ieee_exp, ieee_power
 from microgradient.errors import DivisionByZeroError, DomainError, MicrogradientError
 
 FUNCTIONS = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "tan", "atan", "abs", "isinf")
@@ -180,11 +180,7 @@ ARRAY_HELPERS: dict[str, Callable[..., Any]] = {"times": _array_times, "pow": _a
 
 def operation_forward(operation: Any) -> Callable[..., float]:
     """A registered Operation's forward on floats, with the engine's errors for bad results."""
-
-    def forward(*operands: float) -> float:
-        result: float = operation._forward(operands)
-        return result
-
+    forward: Callable[..., float] = operation.evaluate
     return forward
 
 
@@ -193,12 +189,7 @@ def operation_slopes(operation: Any) -> Callable[..., tuple[float, ...]]:
 
     Errors of Python's arithmetic inside them become the engine's exceptions.
     """
-    what = f"the derivatives of {operation.name}"
-
-    def slopes(*operands_and_out: float) -> tuple[float, ...]:
-        found = operation._guarded(what, operation.derivatives, operands_and_out)
-        return tuple(float(d) for d in found)
-
+    slopes: Callable[..., tuple[float, ...]] = operation.evaluate_derivatives
     return slopes
 
 
@@ -330,7 +321,7 @@ def _scalar_pattern(template: str, constant: float | None) -> str:
 def scalar_names() -> dict[str, Any]:
     """The helpers that scalar code produced by :func:`scalar_expression` refers to."""
     names: dict[str, Any] = {f"_{f}": getattr(math, f) for f in FUNCTIONS if f != "abs"}
-    names.update(_abs=abs, _exp=_exp, _pow=_ieee_power, _times=_times)
+    names.update(_abs=abs, _exp=ieee_exp, _pow=ieee_power, _times=_times)
     names.update(_inf=math.inf, _nan=math.nan)
     return names
 

@@ -40,9 +40,9 @@ from typing import Any, NamedTuple, NoReturn
 
 from microgradient.engine import (
     Value,
-    _exact_sum,
-    _ManualStep,
+    exact_sum,
     find_operation,
+    first_hand_made,
     topological_order,
 )
 from microgradient.errors import FloatOverflowError, MicrogradientError, TracingError
@@ -113,9 +113,9 @@ def trace(root: Value) -> Program:
     parents = list(map(attrgetter("parents"), order))
     # a node made micrograd's way (a _backward closure) may bear any name, even a
     # built-in one: its rule, not its name, tells it apart
-    rules = list(compress(map(attrgetter("_local_rule"), order), parents))
-    if None in rules or _ManualStep in set(map(type, rules)):
-        _refuse(next(n for n in order if n.parents and _hand_made(n)))
+    hand_made = first_hand_made(order)
+    if hand_made is not None:
+        _refuse(hand_made)
     operations: dict[str, Any] = {}
     for op, arity in set(zip(ops, map(len, parents))):
         if (op, arity) not in PRIMITIVES and op not in N_ARY:
@@ -168,10 +168,6 @@ def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> Non
     if operation is None:
         _refuse(node)
     operations[op] = operation
-
-
-def _hand_made(node: Value) -> bool:
-    return node._local_rule is None or isinstance(node._local_rule, _ManualStep)
 
 
 def _refuse(node: Value) -> NoReturn:
@@ -795,7 +791,7 @@ def _times(upstream: str, local: str) -> str:
 
 def _compile_straight_line(program: Program) -> Replay:
     namespace = scalar_names()
-    namespace["_sum"] = _exact_sum
+    namespace["_sum"] = exact_sum
     for index, instruction in enumerate(program.instructions):
         operation = program.operations.get(instruction.op)
         if operation is not None:
