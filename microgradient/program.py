@@ -34,8 +34,8 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, not_
 from typing import Any, NamedTuple, NoReturn
 
 from microgradient.engine import (
@@ -126,11 +126,11 @@ def trace(root: Value) -> Program:
     columns = Columns(
         operations_at,
         list(compress(ops, parents)),
-        list(map(tuple, map(partial(map, slot_of.__getitem__), compress(parents, parents)))),
+        list(map(tuple, map(map, repeat(slot_of.__getitem__), compress(parents, parents)))),
         list(compress(map(attrgetter("constant"), order), parents)),
         list(compress(map(attrgetter("coefficients"), order), parents)),
     )
-    input_slots = tuple(slot for slot, p in enumerate(parents) if not p)
+    input_slots = tuple(compress(range(len(order)), map(not_, parents)))
     return Program(
         tuple(order[slot] for slot in input_slots),
         input_slots,
