@@ -30,6 +30,7 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/python -m pytest --nbmake tests notebooks
+	$(BIN)/python -m pytest --doctest-modules microgradient
 
 # re-execute the notebooks and save their outputs (NOTEBOOKS="02_chain_rule.ipynb" for some)
 notebooks: $(INSTALLED)

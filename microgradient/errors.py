@@ -15,9 +15,10 @@ class MicrogradientError(Exception):
 class OperandTypeError(MicrogradientError, TypeError):
     """Something that is not a real number was given where a number is needed.
 
+    >>> from microgradient import Value
     >>> Value("3")
     Traceback (most recent call last):
-    OperandTypeError: Value: expected a real number (int or float), got str '3'
+    microgradient.errors.OperandTypeError: Value: expected a real number (int or float), got str '3'
     """
 
 

@@ -115,7 +115,7 @@ def explore(root: Value, **options: Unpack[DrawOptions]) -> Explorer:
     >>> from microgradient import Value, explore
     >>> x = Value(3.0, label="x")
     >>> explorer = explore(x * x + 1)
-    >>> 'data-leaf="x"' in explorer.html
+    >>> '"label":"x"' in explorer.html  # the page's copy of the graph
     True
     """
     program = page_program(root)

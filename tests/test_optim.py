@@ -136,3 +136,87 @@ def test_an_optimizer_accepts_a_generator_of_parameters() -> None:
     params[0].grad, params[1].grad = 1.0, -1.0
     opt.step()
     assert [p.data for p in params] == [0.5, 2.5]
+
+
+# ---- optimisers over mg.Parameters (one flat array) -------------------------------------
+
+
+def flat_and_values(
+    make: Callable[[Any], optim.Optimizer], gradients: list[list[float]]
+) -> tuple[list[float], list[float]]:
+    """Train the same three parameters both ways; their final numbers, Values then flat."""
+    import numpy as np
+
+    import microgradient as mg
+
+    values = [Value(0.5), Value(-1.5), Value(2.0)]
+    copies = [Value(v.data) for v in values]
+    flat = mg.Parameters(copies)
+    on_values, on_flat = make(values), make(flat)
+    for g in gradients:
+        on_values.zero_grad()
+        on_flat.zero_grad()
+        for v, gi in zip(values, g):
+            v.grad = gi
+        flat.grad = np.array(g)
+        on_values.step()
+        on_flat.step()
+    assert [c.data for c in copies] == [0.5, -1.5, 2.0]  # the Values wait for write_back
+    flat.write_back()
+    return [v.data for v in values], [c.data for c in copies]
+
+
+OPTIMISERS = [
+    lambda p: optim.SGD(p, lr=0.1),
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda p: optim.Adam(p, lr=0.01),
+    lambda p: optim.Adam(p, lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+]
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=3),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_an_optimizer_over_parameters_gives_the_values_numbers_exactly(
+    make: Callable[[Any], optim.Optimizer], gradients: list[list[float]]
+) -> None:
+    on_values, on_flat = flat_and_values(make, gradients)
+    assert on_flat == on_values
+
+
+def test_an_optimizer_over_parameters_trains_a_traced_program() -> None:
+    import numpy as np
+
+    import microgradient as mg
+
+    w = Value(0.0, label="w")
+    x, y = Value(0.0, label="x"), Value(0.0, label="y")
+    program = mg.trace((w * x - y) ** 2)
+    params = mg.Parameters([w])
+    adam = optim.Adam(params, lr=0.1)
+    feed = {x: np.array([1.0, 2.0, 3.0]), y: np.array([2.0, 4.0, 6.0])}
+    for _ in range(300):
+        program.run(feed, gradient=1 / 3, parameters=params)
+        adam.step()
+    assert adam.params == [w] and adam.flat is params
+    assert w.data == 0.0
+    params.write_back()
+    assert w.data == pytest.approx(2.0, abs=1e-6)
+    adam.zero_grad()
+    assert params.grad.tolist() == [0.0]
+
+
+def test_an_optimizer_refuses_empty_or_repeated_parameters() -> None:
+    import microgradient as mg
+
+    with pytest.raises(DomainError, match="empty"):
+        optim.SGD(mg.Parameters([]), lr=0.1)
+    p = Value(1.0)
+    with pytest.raises(DomainError, match="more than once"):
+        optim.Adam(mg.Parameters([p, p]))
