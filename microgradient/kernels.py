@@ -68,7 +68,9 @@ class _Run:
         self.slots = columns.slots[start:stop]
         self.args = columns.args[start:stop]
         self.constants = columns.constants[start:stop]
-        self.coefficients = columns.coefficients[start:stop]
+        # only dot kernels read coefficients; a dot's None means none
+        coefficients = columns.coefficients[start:stop] if key[0] == "dot" else []
+        self.coefficients = [c or () for c in coefficients]
         self.first = columns.first[start:stop]
         self.second = columns.second[start:stop]
 
@@ -82,7 +84,7 @@ class _Columns:
         self.ops = columns.ops
         self.args = columns.args
         self.constants = columns.constants
-        self.coefficients = [c or () for c in columns.coefficients]
+        self.coefficients = columns.coefficients
         self.first = list(map(itemgetter(0), columns.args))
         self.second = list(map(itemgetter(-1), columns.args))
 
@@ -91,16 +93,19 @@ def _runs(program: Program, split: bool) -> Iterator[_Run]:
     if not len(program):
         return
     columns = _Columns(program)
-    kinds = list(zip(columns.ops, map(len, columns.args)))
     if split:
-        for i, kind in enumerate(kinds):
+        for i, kind in enumerate(zip(columns.ops, map(len, columns.args))):
             yield _Run(kind, columns, i, i + 1)
         return
+    # runs of one operation, then of one arity within them: no tuple per instruction
     start = 0
-    for key, group in groupby(kinds):
-        stop = start + len(list(group))
-        yield _Run(key, columns, start, stop)
-        start = stop
+    for op, same_op in groupby(columns.ops):
+        stop = start + len(list(same_op))
+        arities = map(len, columns.args[start:stop])
+        for arity, same_arity in groupby(arities):
+            end = start + len(list(same_arity))
+            yield _Run((op, arity), columns, start, end)
+            start = end
 
 
 def _execute(
