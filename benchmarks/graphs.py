@@ -1,7 +1,10 @@
 """Benchmarks 2-4: a deep chain, memory per node, and a wide n-ary sum.
 
 2. ``y = y * 1.0000001`` repeated 1 000 000 times: build time, backward time, and
-   peak memory of build + backward (tracemalloc, in a separate untimed run).
+   peak memory of build + backward (tracemalloc, in a separate untimed run); and,
+   in the build row's "traced" column, what ``mg.trace`` of the built chain and the
+   program's first run (values and gradients) take together, timed right after
+   the same repetition's backward pass.
 3. Memory per node: the tracemalloc delta of a 100 000-operation chain divided by
    100 000, for ``y = y * x`` (``x`` a leaf node), ``y = y * 1.0000001`` and
    ``y = y + x``. micrograd wraps every plain number in a node of its own, so its
@@ -120,15 +123,19 @@ def time_build_and_backward(
     builders: dict[str, Callable[[], Any]],
     repeats: int,
     backward_fails: str | None = None,
+    traced_chain: bool = False,
 ) -> None:
     """Fill ``build`` and ``back`` with the median times of each library's graph.
 
     ``builders`` maps each library to a function building its graph (returning the
     root); the backward pass of each repetition is timed on the graph it built.
     micrograd's recursive backward cannot run on these graphs: its cell says
-    ``backward_fails`` instead.
+    ``backward_fails`` instead. With ``traced_chain``, each microgradient repetition
+    also times tracing its graph and the program's first run, into ``build``'s
+    "traced" cell.
     """
     back_times: dict[str, list[float]] = {name: [] for name in builders}
+    trace_times: list[float] = []
     libs = {name: lib for name, lib in libraries().items() if not isinstance(lib, str)}
 
     def repetition(name: str) -> float:
@@ -136,6 +143,8 @@ def time_build_and_backward(
         seconds = timed(lambda: holder.append(builders[name]()))
         if name != "micrograd":
             back_times[name].append(timed(lambda: libs[name].backward(holder[0])))
+        if traced_chain and name == "microgradient":
+            trace_times.append(timed(lambda: mg.trace(holder[0]).run()))
         return seconds
 
     timers = {name: partial(repetition, name) for name in builders}
@@ -145,6 +154,8 @@ def time_build_and_backward(
             back.cells[name] = Cell(median(back_times[name]))
     if "micrograd" in builders and backward_fails is not None:
         back.cells["micrograd"] = Cell(text=backward_fails)
+    if trace_times:
+        build.cells["traced"] = Cell(median(trace_times), "trace + first run")
 
 
 def _missing(rows: list[Row]) -> dict[str, Library]:
@@ -172,7 +183,7 @@ def run_chain(n: int, repeats: int) -> list[Row]:
     libs = _missing([build, back, total, peak])
     builders = {name: partial(lambda lib: chain(lib, n)[1], lib) for name, lib in libs.items()}
     fails = f"RecursionError from depth {failing}" if failing is not None else None
-    time_build_and_backward(build, back, builders, repeats, fails)
+    time_build_and_backward(build, back, builders, repeats, fails, traced_chain=True)
     for name in libs:
         built, backward = build.cells[name], back.cells.get(name)
         if built.value is not None and backward is not None and backward.value is not None:
