@@ -83,6 +83,121 @@ def as_block(given: Any, width: int) -> Any:
     return block
 
 
+class BatchFeed:
+    """The arrays fed to one run: 1-D columns and 2-D blocks, in the order they were fed.
+
+    A block (a matrix fed to a tuple of inputs) is kept whole: the batched inputs'
+    block is made by joining the parts once and, only if they are not already in
+    input order, taking its columns in that order. How the parts map to the inputs
+    (their *layout*) is worked out once per program and layout. A later feed of an
+    input replaces an earlier one, as in a dict.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+        # per event: a position (a column), a tuple of positions (a block), or
+        # -1 - position (an input fed a number after an array)
+        self.layout: list[int | tuple[int, ...]] = []
+        self._fed: set[int] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._fed)
+
+    def add_column(self, position: int, column: Any) -> None:
+        self.parts.append(column)
+        self.layout.append(position)
+        self._fed.add(position)
+
+    def add_block(self, positions: tuple[int, ...], block: Any) -> None:
+        if not positions:
+            return
+        self.parts.append(block)
+        self.layout.append(positions)
+        self._fed.update(positions)
+
+    def drop(self, position: int) -> None:
+        """``position`` was fed a number: an array fed to it before no longer counts."""
+        if position in self._fed:
+            self._fed.discard(position)
+            self.layout.append(-1 - position)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each batched input is among the joined parts of a :class:`BatchFeed`.
+
+    ``positions`` are the batched inputs; ``columns`` picks them, in input order,
+    from the parts joined side by side (``None``: they already are in that order);
+    ``first`` names an input per part (for errors).
+    """
+
+    positions: frozenset[int]
+    columns: tuple[int, ...] | None
+    first: tuple[int, ...]
+
+    @staticmethod
+    def of(layout: tuple[int | tuple[int, ...], ...]) -> Layout:
+        where: dict[int, int] = {}
+        first: list[int] = []
+        offset = 0
+        for event in layout:
+            if isinstance(event, tuple):
+                where.update(zip(event, range(offset, offset + len(event))))
+                offset += len(event)
+                first.append(event[0])
+            elif event >= 0:
+                where[event] = offset
+                offset += 1
+                first.append(event)
+            else:
+                where.pop(-1 - event, None)
+        columns = tuple(where[p] for p in sorted(where))
+        in_order = columns == tuple(range(offset))
+        return Layout(frozenset(where), None if in_order else columns, tuple(first))
+
+
+def _layout(program: Program, feed: BatchFeed) -> Layout:
+    key = tuple(feed.layout)
+    layouts: dict[tuple[Any, ...], Layout] = program._batch_layouts
+    layout = layouts.get(key)
+    if layout is None:
+        layout = layouts[key] = Layout.of(key)
+    return layout
+
+
+def _side_by_side(run: _Run, feed: BatchFeed, layout: Layout) -> Any:
+    """The batched inputs as one float64 block (samples, inputs) on ``device``, in input order.
+
+    Runs of 1-D columns are stacked and blocks kept as they are; the pieces are
+    joined once.
+    """
+    xp, device = run.xp, run.device
+    numpy = array_api_compat.is_numpy_namespace(xp)
+    pieces: list[Any] = []
+    columns: list[Any] = []
+    for part in feed.parts:
+        if part.ndim == 1:
+            columns.append(part)
+            continue
+        if columns:
+            pieces.append(_stacked(xp, device, columns, numpy))
+            columns = []
+        block = np.asarray(part, dtype=np.float64) if numpy else _float64_on(xp, device, part)
+        pieces.append(block)
+    if columns:
+        pieces.append(_stacked(xp, device, columns, numpy))
+    joined = pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=1)
+    if layout.columns is None:
+        return joined
+    return xp.take(joined, run.index(layout.columns), axis=1)
+
+
+def _stacked(xp: Any, device: Any, columns: list[Any], numpy: bool) -> Any:
+    if numpy:  # one copy in C; xp.stack reshapes each column in Python first
+        return np.array(columns, dtype=np.float64).T
+    return xp.stack([_float64_on(xp, device, column) for column in columns], axis=1)
+
+
 def namespace_of(array: Any) -> Any:
     """The array-API namespace of ``array``."""
     return array_api_compat.array_namespace(array)
@@ -101,6 +216,7 @@ class Source:
     whole: bool  # the columns are all of the block's, in order
     span: tuple[int, int] | None  # the columns are this contiguous range
     in_order: bool  # the positions are 0, 1, ..., size - 1
+    rounds: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]  # see _rounds
 
 
 @dataclass(frozen=True)
@@ -152,9 +268,13 @@ class Plan:
         self.batched_leaves = [leaf_at[s] for s in batched_inputs]
         self.shared_leaves = [leaf_at[s] for s in shared_inputs]
         self.shared_positions = [p for p in range(len(slots)) if p not in batched_positions]
+        self.input_positions = (sorted(batched_positions), self.shared_positions)
         # index arrays, per array namespace and device, and the rounds of _spread
-        self.index_cache: dict[tuple[str, str], dict[tuple[Any, ...], Any]] = {}
-        self.spread_rounds: dict[tuple[int, ...], list[tuple[list[int], list[int]]]] = {}
+        # index arrays per namespace and device, by the id of the plan's tuple they are
+        # made of (the entry keeps the tuple, so the id is not reused; hashing a
+        # long tuple on every run would cost more than the take itself)
+        self.index_cache: dict[tuple[str, str], dict[int, tuple[Any, Any]]] = {}
+        self.constant_cache: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
         self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
         self._orders = weakref.WeakKeyDictionary()
         level = dict.fromkeys(slots, 0)
@@ -168,6 +288,7 @@ class Plan:
         # a bucket's members are independent (same level); earlier levels come first
         for key in sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot)):
             self._add_group(key, buckets[key])
+        self.output = self._gather([program.output])  # where the backward pass starts
 
     def parameter_order(self, parameters: Parameters) -> ParameterOrder | None:
         """How ``parameters`` sit among the shared inputs; ``None`` if one is not shared."""
@@ -207,6 +328,7 @@ class Plan:
                     whole=contiguous and first == 0 and len(columns) == self.widths[g],
                     span=(first, first + len(columns)) if contiguous else None,
                     in_order=positions == list(range(len(slots))),
+                    rounds=() if contiguous else _rounds(columns),
                 )
             )
         inverse = None
@@ -264,6 +386,7 @@ class ParameterOrder:
     gather: tuple[int, ...] | None
     columns: tuple[int, ...] | None
     others: tuple[int, ...]  # the other shared inputs, as input positions
+    other_columns: tuple[int, ...]  # ... and as columns of the shared inputs
     other_leaves: tuple[Any, ...]
 
     @staticmethod
@@ -272,6 +395,7 @@ class ParameterOrder:
         n = len(parameters.values)
         gather: list[int] = []
         others: list[int] = []
+        other_columns: list[int] = []
         other_leaves: list[Any] = []
         columns = [0] * n
         for column, (leaf, position) in enumerate(zip(plan.shared_leaves, plan.shared_positions)):
@@ -279,6 +403,7 @@ class ParameterOrder:
             if i is None:
                 gather.append(n + len(others))
                 others.append(position)
+                other_columns.append(column)
                 other_leaves.append(leaf)
             else:
                 gather.append(i)
@@ -291,6 +416,7 @@ class ParameterOrder:
             # with other shared inputs after them, the parameters' gradients must be picked out
             None if columns == list(range(len(gather))) else tuple(columns),
             tuple(others),
+            tuple(other_columns),
             tuple(other_leaves),
         )
 
@@ -306,14 +432,6 @@ def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
 # ---- running ------------------------------------------------------------------------
 
 
-def _side_by_side(xp: Any, device: Any, columns: list[Any]) -> Any:
-    """The batched inputs' columns as one float64 block (samples, inputs) on ``device``."""
-    if array_api_compat.is_numpy_namespace(xp):
-        # one copy in C; xp.stack reshapes each column in Python first
-        return np.array(columns, dtype=np.float64).T
-    return xp.stack([_float64_on(xp, device, column) for column in columns], axis=1)
-
-
 def _float64_on(xp: Any, device: Any, array: Any) -> Any:
     """``array`` as float64 on ``device``, converted only if it is not already."""
     if array.dtype == xp.float64 and array_api_compat.device(array) == device:
@@ -324,7 +442,7 @@ def _float64_on(xp: Any, device: Any, array: Any) -> Any:
 def run_batch(
     program: Program,
     numbers: list[float],
-    arrays: dict[int, Any],
+    arrays: BatchFeed,
     gradient: Any,
     parameters: Parameters | None = None,
 ) -> Result:
@@ -335,21 +453,22 @@ def run_batch(
         raise TracingError(
             "run: a gradient array needs a batch: feed at least one input a 1-D array"
         )
+    parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
-    xp = array_api_compat.array_namespace(*{type(a): a for a in arrays.values()}.values())
-    first = next(iter(arrays.values()))
-    device = array_api_compat.device(first)
-    size = int(first.shape[0])
-    for position, array in arrays.items():
+    xp = array_api_compat.array_namespace(*{type(a): a for a in parts}.values())
+    device = array_api_compat.device(parts[0])
+    size = int(parts[0].shape[0])
+    layout = _layout(program, arrays)
+    for position, array in zip(layout.first, parts):
         if int(array.shape[0]) != size:
             raise TracingError(
                 f"run: {program._describe_input(position)} was fed {int(array.shape[0])} samples "
                 f"but another input {size}; every batched input needs the same length"
             )
-    plan = plan_for(program, frozenset(arrays))
+    plan = plan_for(program, layout.positions)
     run = _Run(plan, xp, device, size)
     with run.quiet():
-        batched_inputs = _side_by_side(xp, device, [arrays[p] for p in sorted(arrays)])
+        batched_inputs = _side_by_side(run, arrays, layout)
         # parameters enter as their array, the other shared inputs after them
         order = None if parameters is None else plan.parameter_order(parameters)
         shared: Any
@@ -384,8 +503,7 @@ def run_batch(
         if order is not None:
             assert parameters is not None
             if order.others:
-                others = [plan.location[program.input_slots[p]][1] for p in order.others]
-                chosen = xp.take(shared_grads, run.index(others), axis=0)
+                chosen = xp.take(shared_grads, run.index(order.other_columns), axis=0)
                 grads.update(zip(order.other_leaves, _floats(chosen)))
             if order.columns is not None:
                 shared_grads = xp.take(shared_grads, run.index(order.columns), axis=0)
@@ -396,7 +514,10 @@ def run_batch(
         if parameters is not None:
             for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
                 numbers[position] = x
-        value, grads = _exactly(program, numbers, arrays, gradient, run)
+        columns = {
+            p: batched_inputs[:, j] for j, p in enumerate(plan.input_positions[BATCHED_INPUTS])
+        }
+        value, grads = _exactly(program, numbers, columns, gradient, run)
         order = None
     if parameters is not None and order is None:
         found = [grads.pop(v) for v in parameters.values]
@@ -431,7 +552,10 @@ class _Run:
         self.blocks: list[Any] = [None] * len(plan.groups)
         self.saved: list[tuple[Any, ...]] = [()] * len(plan.groups)
         self.grads: list[Any] = [None] * len(plan.groups)
-        self._indices = plan.index_cache.setdefault((xp.__name__, str(device)), {})
+        where = (xp.__name__, str(device))
+        self._indices = plan.index_cache.setdefault(where, {})
+        self._constants = plan.constant_cache.setdefault(where, {})
+        self.owned = [False] * len(plan.groups)  # grads[g] is this run's own buffer
 
     @contextlib.contextmanager
     def quiet(self) -> Iterator[None]:
@@ -442,24 +566,22 @@ class _Run:
         else:
             yield
 
-    def index(self, positions: Sequence[int]) -> Any:
-        key = tuple(positions)
-        array = self._indices.get(key)
-        if array is None:
-            array = self._indices[key] = self.xp.asarray(
-                key, dtype=self.xp.int64, device=self.device
-            )
-        return array
+    def index(self, positions: tuple[int, ...]) -> Any:
+        """``positions`` (a tuple the plan keeps) as an index array, made once."""
+        entry = self._indices.get(id(positions))
+        if entry is None:
+            array = self.xp.asarray(positions, dtype=self.xp.int64, device=self.device)
+            entry = self._indices[id(positions)] = (positions, array)
+        return entry[1]
 
     def vector(self, numbers: Sequence[float]) -> Any:
         return self.xp.asarray(list(numbers), dtype=self.xp.float64, device=self.device)
 
     def constants(self, g: int, what: str, numbers: Sequence[Any]) -> Any:
         """An array of numbers fixed by the plan (a group's constants), made once."""
-        key = (-g, what)  # never an index key: those are tuples of non-negative ints
-        array = self._indices.get(key)
+        array = self._constants.get((g, what))
         if array is None:
-            array = self._indices[key] = self.xp.asarray(
+            array = self._constants[g, what] = self.xp.asarray(
                 numbers, dtype=self.xp.float64, device=self.device
             )
         return array
@@ -606,9 +728,7 @@ class _Run:
 
     def backward(self, seed: Any) -> None:
         xp = self.xp
-        g, column = self.plan.location[self.plan.program.output]
-        output = Source(g, (column,), (0,), self.plan.widths[g] == 1, (column, column + 1), True)
-        self.scatter(Gather((output,), 1, None), xp.reshape(seed, (self.size, 1)))
+        self.scatter(self.plan.output, xp.reshape(seed, (self.size, 1)))
         for g in range(len(self.plan.groups) - 1, 1, -1):
             upstream = self.grads[g]
             if upstream is None:
@@ -626,38 +746,44 @@ class _Run:
                 self._operation_backward(g, group, upstream)
 
     def scatter(self, gather: Gather, contribution: Any) -> None:
-        """Add ``contribution`` (one column per gathered operand) to the sources' gradients."""
+        """Add ``contribution`` (one column per gathered operand) to the sources' gradients.
+
+        A source that is only some of its group's columns adds into one buffer per
+        group and run, in place, rather than into a block of zeros of its own.
+        """
         xp = self.xp
         for source in gather.sources:
             part = contribution
             if not source.in_order:
                 part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
             g = source.group
-            if part.ndim == 2 and not self.plan.groups[g].batched:
+            batched = self.plan.groups[g].batched
+            if part.ndim == 2 and not batched:
                 part = xp.sum(part, axis=0)  # a shared value's gradient sums over the batch
-            elif part.ndim == 1 and self.plan.groups[g].batched:
+            elif part.ndim == 1 and batched:
                 part = self._batched(part)
-            if not source.whole:
-                part = self._spread(part, source.columns, self.plan.widths[g])
-            self.grads[g] = part if self.grads[g] is None else self.grads[g] + part
-
-    def _spread(self, part: Any, columns: tuple[int, ...], width: int) -> Any:
-        """``part``'s columns put at ``columns`` of a zero block ``width`` wide, repeats summed."""
-        xp = self.xp
-        rounds = self.plan.spread_rounds.get(columns)
-        if rounds is None:
-            rounds = self.plan.spread_rounds[columns] = _rounds(columns)
-        total = None
-        for positions, targets in rounds:
-            block = xp.zeros((*part.shape[:-1], width), dtype=xp.float64, device=self.device)
-            chosen = (
-                part
-                if len(positions) == len(columns)
-                else xp.take(part, self.index(positions), axis=part.ndim - 1)
-            )
-            block = _set_columns(block, self.index(targets), chosen)
-            total = block if total is None else total + block
-        return total
+            current = self.grads[g]
+            if source.whole:
+                self.grads[g] = part if current is None else current + part
+                self.owned[g] = current is not None
+                continue
+            if not self.owned[g]:
+                width = self.plan.widths[g]
+                shape = (self.size, width) if batched else (width,)
+                buffer = xp.zeros(shape, dtype=xp.float64, device=self.device)
+                current = buffer if current is None else buffer + current
+                self.owned[g] = True
+            if source.span is not None:
+                current = _add_at(current, slice(*source.span), part)
+            else:
+                for positions, columns in source.rounds:
+                    chosen = (
+                        part
+                        if len(positions) == len(source.columns)
+                        else xp.take(part, self.index(positions), axis=part.ndim - 1)
+                    )
+                    current = _add_at(current, self.index(columns), chosen)
+            self.grads[g] = current
 
     def _primitive_backward(self, g: int, group: Group, upstream: Any) -> None:
         xp, entry = self.xp, group.entry
@@ -722,9 +848,9 @@ def _in_sample(sample: int, batched: bool) -> str:
     return f" (in sample {sample} of the batch)" if batched else ""
 
 
-def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+def _rounds(columns: Sequence[int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """Split positions into rounds without repeated columns: (positions, their columns)."""
-    rounds = []
+    rounds: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     remaining = list(range(len(columns)))
     while remaining:
         seen: set[int] = set()
@@ -733,16 +859,16 @@ def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
         for i in remaining:
             (later if columns[i] in seen else now).append(i)
             seen.add(columns[i])
-        rounds.append((now, [columns[i] for i in now]))
+        rounds.append((tuple(now), tuple(columns[i] for i in now)))
         remaining = later
-    return rounds
+    return tuple(rounds)
 
 
-def _set_columns(block: Any, columns: Any, values: Any) -> Any:
-    """``block`` with ``values`` written at ``columns`` of its last axis."""
+def _add_at(block: Any, where: Any, values: Any) -> Any:
+    """``block`` with ``values`` added at ``where`` (no repeats) of its last axis, in place."""
     if hasattr(block, "at"):  # JAX arrays are immutable
-        return block.at[..., columns].set(values)
-    block[..., columns] = values
+        return block.at[..., where].add(values)
+    block[..., where] += values
     return block
 
 
