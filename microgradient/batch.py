@@ -216,12 +216,17 @@ class Source:
     whole: bool  # the columns are all of the block's, in order
     span: tuple[int, int] | None  # the columns are this contiguous range
     in_order: bool  # the positions are 0, 1, ..., size - 1
+    among: tuple[int, int] | None  # the positions are this contiguous range
     rounds: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]  # see _rounds
 
 
 @dataclass(frozen=True)
 class Gather:
-    """Where the operands of a group are, in order; ``inverse`` reorders joined sources."""
+    """Where the operands of a group are, in order.
+
+    With several sources their parts are joined, then reordered by ``inverse``
+    unless they already are in order.
+    """
 
     sources: tuple[Source, ...]
     size: int
@@ -254,29 +259,8 @@ class Plan:
         slots = program.input_slots
         batched_inputs = [slots[p] for p in sorted(batched_positions)]
         shared_inputs = [s for p, s in enumerate(slots) if p not in batched_positions]
-        self.location: dict[int, tuple[int, int]] = {}
-        self.groups: list[Group] = []
-        self.batched: dict[int, bool] = {}
-        for slots_, batched in ((batched_inputs, True), (shared_inputs, False)):
-            for column, slot in enumerate(slots_):
-                self.location[slot] = (len(self.groups), column)
-                self.batched[slot] = batched
-            self.groups.append(Group("inputs", [], batched))
-        self.input_columns = (batched_inputs, shared_inputs)
-        self.widths = [len(batched_inputs), len(shared_inputs)]
-        leaf_at = dict(zip(slots, program.inputs))
-        self.batched_leaves = [leaf_at[s] for s in batched_inputs]
-        self.shared_leaves = [leaf_at[s] for s in shared_inputs]
-        self.shared_positions = [p for p in range(len(slots)) if p not in batched_positions]
-        self.input_positions = (sorted(batched_positions), self.shared_positions)
-        # index arrays, per array namespace and device, and the rounds of _spread
-        # index arrays per namespace and device, by the id of the plan's tuple they are
-        # made of (the entry keeps the tuple, so the id is not reused; hashing a
-        # long tuple on every run would cost more than the take itself)
-        self.index_cache: dict[tuple[str, str], dict[int, tuple[Any, Any]]] = {}
-        self.constant_cache: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
-        self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
-        self._orders = weakref.WeakKeyDictionary()
+        self.batched: dict[int, bool] = dict.fromkeys(slots, False)
+        self.batched.update(dict.fromkeys(batched_inputs, True))
         level = dict.fromkeys(slots, 0)
         buckets: dict[tuple[Any, ...], list[Instruction]] = {}
         for instruction in program.instructions:
@@ -286,8 +270,35 @@ class Plan:
             key = self._key(instruction, level[instruction.slot])
             buckets.setdefault(key, []).append(instruction)
         # a bucket's members are independent (same level); earlier levels come first
-        for key in sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot)):
-            self._add_group(key, buckets[key])
+        keys = sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot))
+        operands = [_operands(key, buckets[key]) for key in keys]
+        # the shared inputs in the order the groups first read them: a layer's weights
+        # are then one contiguous span, read and given gradients by slicing
+        shared = set(shared_inputs)
+        first_read = dict.fromkeys(a for lists in operands for a in _chain(lists) if a in shared)
+        shared_inputs = [*first_read, *(s for s in shared_inputs if s not in first_read)]
+        self.location: dict[int, tuple[int, int]] = {}
+        self.groups: list[Group] = []
+        for group_inputs, batched in ((batched_inputs, True), (shared_inputs, False)):
+            for column, slot in enumerate(group_inputs):
+                self.location[slot] = (len(self.groups), column)
+            self.groups.append(Group("inputs", [], batched))
+        self.widths = [len(batched_inputs), len(shared_inputs)]
+        position_of = {slot: p for p, slot in enumerate(slots)}
+        leaf_at = dict(zip(slots, program.inputs))
+        self.batched_leaves = [leaf_at[s] for s in batched_inputs]
+        self.shared_leaves = [leaf_at[s] for s in shared_inputs]
+        self.shared_positions = [position_of[s] for s in shared_inputs]
+        self.input_positions = (sorted(batched_positions), self.shared_positions)
+        # index arrays per namespace and device, by the id of the plan's tuple they are
+        # made of (the entry keeps the tuple, so the id is not reused; hashing a
+        # long tuple on every run would cost more than the take itself)
+        self.index_cache: dict[tuple[str, str], dict[int, tuple[Any, Any]]] = {}
+        self.constant_cache: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
+        self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
+        self._orders = weakref.WeakKeyDictionary()
+        for key, lists in zip(keys, operands):
+            self._add_group(key, buckets[key], lists)
         self.output = self._gather([program.output])  # where the backward pass starts
 
     def parameter_order(self, parameters: Parameters) -> ParameterOrder | None:
@@ -328,6 +339,9 @@ class Plan:
                     whole=contiguous and first == 0 and len(columns) == self.widths[g],
                     span=(first, first + len(columns)) if contiguous else None,
                     in_order=positions == list(range(len(slots))),
+                    among=(positions[0], positions[-1] + 1)
+                    if positions == list(range(positions[0], positions[-1] + 1))
+                    else None,
                     rounds=() if contiguous else _rounds(columns),
                 )
             )
@@ -337,42 +351,58 @@ class Plan:
             inverse_list = [0] * len(order)
             for i, p in enumerate(order):
                 inverse_list[p] = i
-            inverse = tuple(inverse_list)
+            if inverse_list != list(range(len(order))):
+                inverse = tuple(inverse_list)
         return Gather(tuple(sources), len(slots), inverse)
 
-    def _add_group(self, key: tuple[Any, ...], members: list[Instruction]) -> None:
+    def _add_group(
+        self, key: tuple[Any, ...], members: list[Instruction], operands: list[list[int]]
+    ) -> None:
         kind = key[1]
         batched = any(self.batched[m.slot] for m in members)
         group = Group(kind, members, batched)
         group.constants = [m.constant or 0.0 for m in members]
+        group.gathers = [self._gather(slots) for slots in operands]
         if kind == "primitive":
             group.entry = primitive(members[0].op, len(members[0].args))
-            for j in range(len(members[0].args)):
-                group.gathers.append(self._gather([m.args[j] for m in members]))
         elif kind == "dot":
-            k, scaled = key[2], key[3]
-            group.k, group.scaled = k, scaled
-            firsts = [a for m in members for a in m.args[:k]]
-            seconds = [m.args[k : 2 * k] for m in members]
-            group.common_inputs = all(s == seconds[0] for s in seconds)
-            second_slots = (
-                list(seconds[0]) if group.common_inputs else [a for s in seconds for a in s]
-            )
-            group.gathers = [
-                self._gather(firsts),
-                self._gather(second_slots),
-                self._gather([a for m in members for a in m.args[2 * k :]]),
-            ]
+            group.k, group.scaled = key[2], key[3]
+            group.common_inputs = len(operands[1]) == group.k
             group.coefficients = [list(m.coefficients or ()) for m in members]
         elif kind == "sum":
             group.k = len(members[0].args)
-            group.gathers = [self._gather([a for m in members for a in m.args])]
-        else:
-            group.gathers = [self._gather([a]) for a in members[0].args]
         for column, member in enumerate(members):
             self.location[member.slot] = (len(self.groups), column)
         self.groups.append(group)
         self.widths.append(len(members))
+
+
+def _operands(key: tuple[Any, ...], members: list[Instruction]) -> list[list[int]]:
+    """The slots a group of ``members`` gathers, one list per gather (see :class:`Group`).
+
+    A ``dot`` group gathers its first factors, its second factors (once if every
+    member has the same ones: a layer's inputs), and its scaled operands.
+    """
+    kind = key[1]
+    if kind == "primitive":
+        return [[m.args[j] for m in members] for j in range(len(members[0].args))]
+    if kind == "dot":
+        k = key[2]
+        seconds = [m.args[k : 2 * k] for m in members]
+        common = all(s == seconds[0] for s in seconds)
+        return [
+            [a for m in members for a in m.args[:k]],
+            list(seconds[0]) if common else [a for s in seconds for a in s],
+            [a for m in members for a in m.args[2 * k :]],
+        ]
+    if kind == "sum":
+        return [[a for m in members for a in m.args]]
+    return [[a] for a in members[0].args]
+
+
+def _chain(lists: list[list[int]]) -> Iterator[int]:
+    for slots in lists:
+        yield from slots
 
 
 @dataclass(frozen=True)
@@ -456,6 +486,7 @@ def run_batch(
     parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
     xp = array_api_compat.array_namespace(*{type(a): a for a in parts}.values())
+    xp = np if array_api_compat.is_numpy_namespace(xp) else xp
     device = array_api_compat.device(parts[0])
     size = int(parts[0].shape[0])
     layout = _layout(program, arrays)
@@ -613,11 +644,13 @@ class _Run:
                 parts.append(block[..., source.span[0] : source.span[1]])
             else:
                 parts.append(xp.take(block, self.index(source.columns), axis=block.ndim - 1))
-        if gather.inverse is None:
+        if len(parts) == 1:
             return parts[0]
         if any(part.ndim == 2 for part in parts):
             parts = [self._batched(part) for part in parts]
         joined = xp.concat(parts, axis=-1)
+        if gather.inverse is None:
+            return joined
         return xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
 
     def _batched(self, block: Any) -> Any:
@@ -754,7 +787,10 @@ class _Run:
         xp = self.xp
         for source in gather.sources:
             part = contribution
-            if not source.in_order:
+            if source.among is not None:
+                if not source.in_order:
+                    part = part[..., source.among[0] : source.among[1]]
+            else:
                 part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
             g = source.group
             batched = self.plan.groups[g].batched
