@@ -17,8 +17,8 @@ gradient back the same way, summing over the batch where a shared value fed
 batched ones: so a parameter's gradient is the sum over the batch.
 
 Arrays come from any namespace of the Python array API standard (NumPy by
-default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``;
-computation is in float64.
+default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``
+(NumPy arrays are computed with ``numpy`` itself); computation is in float64.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -287,6 +287,7 @@ class Plan:
         position_of = {slot: p for p, slot in enumerate(slots)}
         leaf_at = dict(zip(slots, program.inputs))
         self.batched_leaves = [leaf_at[s] for s in batched_inputs]
+        self.batched_columns = {leaf: j for j, leaf in enumerate(self.batched_leaves)}
         self.shared_leaves = [leaf_at[s] for s in shared_inputs]
         self.shared_positions = [position_of[s] for s in shared_inputs]
         self.input_positions = (sorted(batched_positions), self.shared_positions)
@@ -486,6 +487,7 @@ def run_batch(
     parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
     xp = array_api_compat.array_namespace(*{type(a): a for a in parts}.values())
+    # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
     xp = np if array_api_compat.is_numpy_namespace(xp) else xp
     device = array_api_compat.device(parts[0])
     size = int(parts[0].shape[0])
@@ -520,40 +522,75 @@ def run_batch(
         seed = _seed(xp, device, size, gradient)
         run.backward(seed)
         value = run.value(program.output)
-        grads: dict[Any, Any] = {}
         batched_grads = run.grads[BATCHED_INPUTS]
-        for column, leaf in enumerate(plan.batched_leaves):
-            grads[leaf] = (
-                batched_grads[:, column]
-                if batched_grads is not None
-                else xp.zeros(size, dtype=xp.float64, device=device)
-            )
+        if batched_grads is None:
+            width = plan.widths[BATCHED_INPUTS]
+            batched_grads = xp.zeros((size, width), dtype=xp.float64, device=device)
         shared_grads = run.grads[SHARED_INPUTS]
         if shared_grads is None:
             shared_grads = xp.zeros(len(plan.shared_leaves), dtype=xp.float64, device=device)
+        shared_floats: dict[Any, Any] = {}
         if order is not None:
             assert parameters is not None
             if order.others:
                 chosen = xp.take(shared_grads, run.index(order.other_columns), axis=0)
-                grads.update(zip(order.other_leaves, _floats(chosen)))
+                shared_floats.update(zip(order.other_leaves, _floats(chosen)))
             if order.columns is not None:
                 shared_grads = xp.take(shared_grads, run.index(order.columns), axis=0)
             parameters.grad = shared_grads
         else:
-            grads.update(zip(plan.shared_leaves, _floats(shared_grads)))
-    if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
+            shared_floats.update(zip(plan.shared_leaves, _floats(shared_grads)))
+        grads: Mapping[Any, Any] = BatchGrads(batched_grads, plan.batched_columns, shared_floats)
+    # an infinite or nan gradient anywhere makes the sum of the inputs' gradients one
+    # (a sum that overflows only sends a finite batch the exact, slower way)
+    if not all(grad is None or math.isfinite(float(xp.sum(grad))) for grad in run.grads[:2]):
         if parameters is not None:
             for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
                 numbers[position] = x
         columns = {
             p: batched_inputs[:, j] for j, p in enumerate(plan.input_positions[BATCHED_INPUTS])
         }
-        value, grads = _exactly(program, numbers, columns, gradient, run)
-        order = None
-    if parameters is not None and order is None:
-        found = [grads.pop(v) for v in parameters.values]
+        value, exact = _exactly(program, numbers, columns, gradient, run)
+        if parameters is not None:
+            found = [exact.pop(v) for v in parameters.values]
+            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+        grads = exact
+    elif parameters is not None and order is None:
+        found = [grads[v] for v in parameters.values]
         parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+        taken = set(parameters.values)
+        grads = {leaf: grad for leaf, grad in grads.items() if leaf not in taken}
     return Result(value, grads)
+
+
+class BatchGrads(Mapping[Any, Any]):
+    """A batch's gradients by input; a batched input's column is sliced out when read.
+
+    Shared inputs map to floats (the sums over the batch). A program with many
+    batched inputs (the pixels of an image) would otherwise slice every column on
+    every run, read or not.
+    """
+
+    def __init__(self, block: Any, columns: dict[Any, int], shared: dict[Any, Any]) -> None:
+        self._block = block
+        self._columns = columns
+        self._shared = shared
+
+    def __getitem__(self, leaf: Any) -> Any:
+        column = self._columns.get(leaf)
+        if column is None:
+            return self._shared[leaf]
+        return self._block[:, column]
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._columns
+        yield from self._shared
+
+    def __len__(self) -> int:
+        return len(self._columns) + len(self._shared)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _seed(xp: Any, device: Any, size: int, gradient: Any) -> Any:
