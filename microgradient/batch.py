@@ -172,7 +172,10 @@ def _side_by_side(run: _Run, feed: BatchFeed, layout: Layout) -> Any:
     joined once.
     """
     xp, device = run.xp, run.device
-    numpy = array_api_compat.is_numpy_namespace(xp)
+    numpy = xp is np
+    if numpy and len(feed.parts) > 1 and all(part.ndim == 2 for part in feed.parts):
+        joined = np.concatenate(feed.parts, axis=1, dtype=np.float64)  # one copy, converted
+        return joined if layout.columns is None else xp.take(joined, run.index(layout.columns), 1)
     pieces: list[Any] = []
     columns: list[Any] = []
     for part in feed.parts:
@@ -241,6 +244,8 @@ class Group:
     entry: Primitive | None = None
     gathers: list[Gather] = field(default_factory=list)
     constants: list[float] = field(default_factory=list)
+    has_constants: bool = False
+    same_constant: float | None = None  # the members' one constant, if they share it
     k: int = 0
     scaled: int = 0
     common_inputs: bool = False
@@ -296,6 +301,7 @@ class Plan:
         # long tuple on every run would cost more than the take itself)
         self.index_cache: dict[tuple[str, str], dict[int, tuple[Any, Any]]] = {}
         self.constant_cache: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
+        self.runs_cache: dict[int, tuple[Any, tuple[tuple[int, int], ...] | None]] = {}
         self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
         self._orders = weakref.WeakKeyDictionary()
         for key, lists in zip(keys, operands):
@@ -363,6 +369,9 @@ class Plan:
         batched = any(self.batched[m.slot] for m in members)
         group = Group(kind, members, batched)
         group.constants = [m.constant or 0.0 for m in members]
+        group.has_constants = any(group.constants)
+        if all(c == group.constants[0] for c in group.constants):
+            group.same_constant = group.constants[0]  # a float broadcasts at no cost
         group.gathers = [self._gather(slots) for slots in operands]
         if kind == "primitive":
             group.entry = primitive(members[0].op, len(members[0].args))
@@ -486,10 +495,14 @@ def run_batch(
         )
     parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
-    xp = array_api_compat.array_namespace(*{type(a): a for a in parts}.values())
-    # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
-    xp = np if array_api_compat.is_numpy_namespace(xp) else xp
-    device = array_api_compat.device(parts[0])
+    kinds = {type(a): a for a in parts}
+    if len(kinds) == 1 and np.ndarray in kinds:
+        # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
+        xp, device = np, "cpu"
+    else:
+        xp = array_api_compat.array_namespace(*kinds.values())
+        xp = np if array_api_compat.is_numpy_namespace(xp) else xp
+        device = array_api_compat.device(parts[0])
     size = int(parts[0].shape[0])
     layout = _layout(program, arrays)
     for position, array in zip(layout.first, parts):
@@ -512,7 +525,7 @@ def run_batch(
                 rest = run.vector([numbers[p] for p in order.others])
                 shared = xp.concat([shared, rest])
             if order.gather is not None:
-                shared = xp.take(shared, run.index(order.gather), axis=0)
+                shared = run.pick(shared, order.gather)
         else:
             if parameters is not None:  # some parameter is batched: read them as numbers
                 for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
@@ -533,10 +546,10 @@ def run_batch(
         if order is not None:
             assert parameters is not None
             if order.others:
-                chosen = xp.take(shared_grads, run.index(order.other_columns), axis=0)
+                chosen = run.pick(shared_grads, order.other_columns)
                 shared_floats.update(zip(order.other_leaves, _floats(chosen)))
             if order.columns is not None:
-                shared_grads = xp.take(shared_grads, run.index(order.columns), axis=0)
+                shared_grads = run.pick(shared_grads, order.columns)
             parameters.grad = shared_grads
         else:
             shared_floats.update(zip(plan.shared_leaves, _floats(shared_grads)))
@@ -623,16 +636,14 @@ class _Run:
         where = (xp.__name__, str(device))
         self._indices = plan.index_cache.setdefault(where, {})
         self._constants = plan.constant_cache.setdefault(where, {})
+        self._runs = plan.runs_cache
         self.owned = [False] * len(plan.groups)  # grads[g] is this run's own buffer
 
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
+    def quiet(self) -> contextlib.AbstractContextManager[Any]:
         """NumPy warns about inf and nan in branches ``where`` discards: silence that."""
-        if array_api_compat.is_numpy_namespace(self.xp):
-            with np.errstate(all="ignore"):
-                yield
-        else:
-            yield
+        if self.xp is np:
+            return np.errstate(all="ignore")
+        return contextlib.nullcontext()
 
     def index(self, positions: tuple[int, ...]) -> Any:
         """``positions`` (a tuple the plan keeps) as an index array, made once."""
@@ -642,8 +653,34 @@ class _Run:
             entry = self._indices[id(positions)] = (positions, array)
         return entry[1]
 
+    def pick(self, vector: Any, positions: tuple[int, ...]) -> Any:
+        """``vector``'s entries at ``positions`` (a tuple the plan keeps).
+
+        Positions that are a few contiguous runs (parameters with a few other
+        inputs among them) are sliced and joined, cheaper than a take.
+        """
+        entry = self._runs.get(id(positions))
+        if entry is None:
+            entry = self._runs[id(positions)] = (positions, _contiguous_runs(positions))
+        runs = entry[1]
+        if runs is None:
+            return self.xp.take(vector, self.index(positions), axis=0)
+        if len(runs) == 1:
+            return vector[runs[0][0] : runs[0][1]]
+        return self.xp.concat([vector[start:end] for start, end in runs])
+
     def vector(self, numbers: Sequence[float]) -> Any:
         return self.xp.asarray(list(numbers), dtype=self.xp.float64, device=self.device)
+
+    def group_constants(self, g: int, group: Group) -> Any:
+        """The members' constants: a float if they share one (NumPy only), else an array.
+
+        NumPy takes a plain number wherever an array goes (``where`` on a condition
+        of the constant alone, say); other namespaces need arrays there.
+        """
+        if group.same_constant is not None and self.xp is np:
+            return group.same_constant
+        return self.constants(g, "constants", group.constants)
 
     def constants(self, g: int, what: str, numbers: Sequence[Any]) -> Any:
         """An array of numbers fixed by the plan (a group's constants), made once."""
@@ -683,12 +720,25 @@ class _Run:
                 parts.append(xp.take(block, self.index(source.columns), axis=block.ndim - 1))
         if len(parts) == 1:
             return parts[0]
-        if any(part.ndim == 2 for part in parts):
-            parts = [self._batched(part) for part in parts]
-        joined = xp.concat(parts, axis=-1)
+        joined = self._join(parts, gather.size)
         if gather.inverse is None:
             return joined
         return xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
+
+    def _join(self, parts: list[Any], size: int) -> Any:
+        """The parts side by side; shared (1-D) parts are repeated down a batched block."""
+        xp = self.xp
+        if all(part.ndim == 1 for part in parts):
+            return xp.concat(parts, axis=-1)
+        if hasattr(parts[0], "at"):  # JAX arrays are immutable: join broadcast views
+            return xp.concat([self._batched(part) for part in parts], axis=-1)
+        joined = xp.empty((self.size, size), dtype=xp.float64, device=self.device)
+        start = 0
+        for part in parts:
+            end = start + part.shape[-1]
+            joined[:, start:end] = part
+            start = end
+        return joined
 
     def _batched(self, block: Any) -> Any:
         if block.ndim == 2:
@@ -701,7 +751,7 @@ class _Run:
         operands = [self.gather(gather) for gather in group.gathers]
         a = operands[0]
         b = operands[1] if len(operands) > 1 else None
-        c = self.constants(g, "constants", group.constants)
+        c = self.group_constants(g, group)
         for n, check in enumerate(entry.checks):
             failed = array_function(check.condition)(xp, a, b, c, None)
             if bool(xp.any(failed)):
@@ -750,7 +800,7 @@ class _Run:
             coefficients = self.constants(g, "coefficients", group.coefficients)
             term = xp.sum(scaled * coefficients, axis=-1)
             out = term if out is None else out + term
-        if any(group.constants):
+        if group.has_constants:
             constants = self.constants(g, "constants", group.constants)
             out = constants if out is None else out + constants
         if out is None:
@@ -765,8 +815,8 @@ class _Run:
         terms = self.gather(group.gathers[0])
         terms = xp.reshape(terms, (*terms.shape[:-1], group.width, group.k))
         out = xp.sum(terms, axis=-1)
-        if any(group.constants):
-            out = out + self.constants(g, "constants", group.constants)
+        if group.has_constants:
+            out = out + self.group_constants(g, group)
         return self._batched(out) if group.batched else out
 
     def _operation(self, g: int, group: Group) -> Any:
@@ -863,8 +913,10 @@ class _Run:
         assert entry is not None
         a, b, c, out = self.saved[g]
         for gather, derivative in zip(group.gathers, entry.derivatives):
-            local = array_function(derivative)(xp, a, b, c, out)
-            contribution = upstream * local
+            if derivative == "1.0":  # the gradient passes through as it is
+                contribution = upstream
+            else:
+                contribution = upstream * array_function(derivative)(xp, a, b, c, out)
             if entry.unbounded:  # as in the eager engine: a zero gradient stays zero
                 contribution = xp.where(upstream == 0.0, xp.zeros_like(contribution), contribution)
             self.scatter(gather, contribution)
@@ -919,6 +971,17 @@ class _Run:
 
 def _in_sample(sample: int, batched: bool) -> str:
     return f" (in sample {sample} of the batch)" if batched else ""
+
+
+def _contiguous_runs(positions: tuple[int, ...]) -> tuple[tuple[int, int], ...] | None:
+    """``positions`` as (start, end) ranges, or ``None`` if there are too many to be worth it."""
+    runs: list[tuple[int, int]] = []
+    for p in positions:
+        if runs and runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], p + 1)
+        else:
+            runs.append((p, p + 1))
+    return tuple(runs) if len(runs) <= 8 else None
 
 
 def _rounds(columns: Sequence[int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
