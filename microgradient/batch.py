@@ -496,6 +496,8 @@ def run_batch(
     parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
     kinds = {type(a): a for a in parts}
+    xp: Any
+    device: Any
     if len(kinds) == 1 and np.ndarray in kinds:
         # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
         xp, device = np, "cpu"
