@@ -24,7 +24,9 @@ default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat`
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import types
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,28 @@ from microgradient.primitives import (
 
 if TYPE_CHECKING:
     from microgradient.program import Instruction, Parameters, Program, Result
+
+
+def _numpy_namespace() -> types.ModuleType:
+    """``numpy``, with the functions a run calls most bound to C code directly.
+
+    NumPy 2's own namespace follows the array API standard, but ``np.sum``,
+    ``np.reshape``, ``np.permute_dims`` and ``np.take`` are Python wrappers (a few
+    calls each, dozens of times a run) around the ufunc reduction and ndarray
+    methods used here instead, which compute the same thing.
+    """
+    namespace = types.ModuleType("numpy")  # named so, array-api-compat knows it for NumPy
+    namespace.__dict__.update(vars(np))
+    namespace.__dict__.update(
+        sum=functools.partial(np.add.reduce, axis=None),  # all axes unless given one
+        reshape=np.ndarray.reshape,
+        permute_dims=np.ndarray.transpose,
+        take=np.ndarray.take,
+    )
+    return namespace
+
+
+NUMPY = _numpy_namespace()
 
 BATCHED_INPUTS = 0  # the group holding the batched inputs, one column each
 SHARED_INPUTS = 1  # the group holding the other inputs (parameters), a vector
@@ -172,7 +196,7 @@ def _side_by_side(run: _Run, feed: BatchFeed, layout: Layout) -> Any:
     joined once.
     """
     xp, device = run.xp, run.device
-    numpy = xp is np
+    numpy = xp is NUMPY
     if numpy and len(feed.parts) > 1 and all(part.ndim == 2 for part in feed.parts):
         joined = np.concatenate(feed.parts, axis=1, dtype=np.float64)  # one copy, converted
         return joined if layout.columns is None else xp.take(joined, run.index(layout.columns), 1)
@@ -500,10 +524,10 @@ def run_batch(
     device: Any
     if len(kinds) == 1 and np.ndarray in kinds:
         # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
-        xp, device = np, "cpu"
+        xp, device = NUMPY, "cpu"
     else:
         xp = array_api_compat.array_namespace(*kinds.values())
-        xp = np if array_api_compat.is_numpy_namespace(xp) else xp
+        xp = NUMPY if array_api_compat.is_numpy_namespace(xp) else xp
         device = array_api_compat.device(parts[0])
     size = int(parts[0].shape[0])
     layout = _layout(program, arrays)
@@ -643,7 +667,7 @@ class _Run:
 
     def quiet(self) -> contextlib.AbstractContextManager[Any]:
         """NumPy warns about inf and nan in branches ``where`` discards: silence that."""
-        if self.xp is np:
+        if self.xp is NUMPY:
             return np.errstate(all="ignore")
         return contextlib.nullcontext()
 
@@ -680,7 +704,7 @@ class _Run:
         NumPy takes a plain number wherever an array goes (``where`` on a condition
         of the constant alone, say); other namespaces need arrays there.
         """
-        if group.same_constant is not None and self.xp is np:
+        if group.same_constant is not None and self.xp is NUMPY:
             return group.same_constant
         return self.constants(g, "constants", group.constants)
 
