@@ -885,9 +885,10 @@ class _Run:
             elif group.kind == "dot":
                 self._dot_backward(g, group, upstream)
             elif group.kind == "sum":
-                shape = (*upstream.shape, group.k)
-                ones = xp.broadcast_to(upstream[..., None], shape)
-                self.scatter(group.gathers[0], xp.reshape(ones, (*shape[:-2], -1)))
+                # every term's local derivative is 1: the upstream gradient, k times over
+                ones = self.constants(g, "ones", [1.0] * group.k)
+                repeated = upstream[..., None] * ones
+                self.scatter(group.gathers[0], xp.reshape(repeated, (*upstream.shape[:-1], -1)))
             else:
                 self._operation_backward(g, group, upstream)
 
