@@ -301,10 +301,12 @@ class Plan:
         # a bucket's members are independent (same level); earlier levels come first
         keys = sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot))
         operands = [_operands(key, buckets[key]) for key in keys]
-        # the shared inputs in the order the groups first read them: a layer's weights
-        # are then one contiguous span, read and given gradients by slicing
+        # the shared inputs in the order the largest operand lists read them: a layer's
+        # weights (or a penalty on all parameters) are then one contiguous span, read and
+        # given gradients by slicing
         shared = set(shared_inputs)
-        first_read = dict.fromkeys(a for lists in operands for a in _chain(lists) if a in shared)
+        by_size = sorted((slots for lists in operands for slots in lists), key=len, reverse=True)
+        first_read = dict.fromkeys(a for slots in by_size for a in slots if a in shared)
         shared_inputs = [*first_read, *(s for s in shared_inputs if s not in first_read)]
         self.location: dict[int, tuple[int, int]] = {}
         self.groups: list[Group] = []
@@ -432,11 +434,6 @@ def _operands(key: tuple[Any, ...], members: list[Instruction]) -> list[list[int
     if kind == "sum":
         return [[a for m in members for a in m.args]]
     return [[a] for a in members[0].args]
-
-
-def _chain(lists: list[list[int]]) -> Iterator[int]:
-    for slots in lists:
-        yield from slots
 
 
 @dataclass(frozen=True)
