@@ -335,3 +335,17 @@ def test_torch_blocks_mixed_with_columns_match_numpy() -> None:
     assert np.allclose(np.asarray(params.grad), expected, rtol=1e-12, atol=1e-15)
     first = model.parameters()[0]
     assert result.grads[first] == pytest.approx(reference.grads[first], rel=1e-12)
+
+
+def test_weights_and_a_penalty_on_all_parameters_are_read_as_spans() -> None:
+    model = nn.MLP(3, [4, 2], seed=0)
+    xs = [Value(0.0, label=f"x{i}") for i in range(3)]
+    params = model.parameters()
+    program = mg.trace(mg.sum(model(xs)) + 1e-3 * mg.dot(params, params))
+    plan = plan_for(program, frozenset(program._position(x) for x in xs))
+    weights = [group.gathers[0] for group in plan.groups if group.kind == "dot"]
+    assert len(weights) == 3  # two layers and the penalty
+    for gather in weights:
+        assert [source.span is not None for source in gather.sources] == [True]
+    order = plan.parameter_order(mg.Parameters(params))
+    assert order is not None and order.gather is None  # the parameters' array as it is
