@@ -245,6 +245,10 @@ class Source:
     in_order: bool  # the positions are 0, 1, ..., size - 1
     among: tuple[int, int] | None  # the positions are this contiguous range
     rounds: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]  # see _rounds
+    # decided here once rather than on every run:
+    read: slice | None  # span as a slice of the block's last axis
+    pick: slice | None  # among as a slice of the gathered operands (None if in order)
+    batched: bool  # whether the group's block is batched
 
 
 @dataclass(frozen=True)
@@ -376,6 +380,12 @@ class Plan:
                     if positions == list(range(positions[0], positions[-1] + 1))
                     else None,
                     rounds=() if contiguous else _rounds(columns),
+                    read=slice(first, first + len(columns)) if contiguous else None,
+                    pick=slice(positions[0], positions[-1] + 1)
+                    if positions == list(range(positions[0], positions[-1] + 1))
+                    and len(positions) < len(slots)
+                    else None,
+                    batched=self.groups[g].batched,
                 )
             )
         inverse = None
@@ -731,22 +741,22 @@ class _Run:
                 self.blocks[g] = self._operation(g, group)
 
     def gather(self, gather: Gather) -> Any:
-        xp = self.xp
+        blocks = self.blocks
         parts = []
         for source in gather.sources:
-            block = self.blocks[source.group]
+            block = blocks[source.group]
             if source.whole:
                 parts.append(block)
-            elif source.span is not None:
-                parts.append(block[..., source.span[0] : source.span[1]])
+            elif source.read is not None:
+                parts.append(block[..., source.read])
             else:
-                parts.append(xp.take(block, self.index(source.columns), axis=block.ndim - 1))
+                parts.append(self.xp.take(block, self.index(source.columns), axis=block.ndim - 1))
         if len(parts) == 1:
             return parts[0]
         joined = self._join(parts, gather.size)
         if gather.inverse is None:
             return joined
-        return xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
+        return self.xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
 
     def _join(self, parts: list[Any], size: int) -> Any:
         """The parts side by side; shared (1-D) parts are repeated down a batched block."""
@@ -895,33 +905,32 @@ class _Run:
         A source that is only some of its group's columns adds into one buffer per
         group and run, in place, rather than into a block of zeros of its own.
         """
-        xp = self.xp
+        xp, grads, owned = self.xp, self.grads, self.owned
         for source in gather.sources:
             part = contribution
-            if source.among is not None:
-                if not source.in_order:
-                    part = part[..., source.among[0] : source.among[1]]
-            else:
+            if source.pick is not None:
+                part = part[..., source.pick]
+            elif source.among is None:
                 part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
             g = source.group
-            batched = self.plan.groups[g].batched
+            batched = source.batched
             if part.ndim == 2 and not batched:
                 part = xp.sum(part, axis=0)  # a shared value's gradient sums over the batch
-            elif part.ndim == 1 and batched:
-                part = self._batched(part)
-            current = self.grads[g]
+            current = grads[g]
             if source.whole:
-                self.grads[g] = part if current is None else current + part
-                self.owned[g] = current is not None
+                if part.ndim == 1 and batched:
+                    part = self._batched(part)
+                grads[g] = part if current is None else current + part
+                owned[g] = current is not None
                 continue
-            if not self.owned[g]:
+            if not owned[g]:
                 width = self.plan.widths[g]
                 shape = (self.size, width) if batched else (width,)
                 buffer = xp.zeros(shape, dtype=xp.float64, device=self.device)
                 current = buffer if current is None else buffer + current
-                self.owned[g] = True
-            if source.span is not None:
-                current = _add_at(current, slice(*source.span), part)
+                owned[g] = True
+            if source.read is not None:
+                current = _add_at(current, source.read, part)
             else:
                 for positions, columns in source.rounds:
                     chosen = (
@@ -930,7 +939,7 @@ class _Run:
                         else xp.take(part, self.index(positions), axis=part.ndim - 1)
                     )
                     current = _add_at(current, self.index(columns), chosen)
-            self.grads[g] = current
+            grads[g] = current
 
     def _primitive_backward(self, g: int, group: Group, upstream: Any) -> None:
         xp, entry = self.xp, group.entry
@@ -1028,7 +1037,11 @@ def _add_at(block: Any, where: Any, values: Any) -> Any:
     """``block`` with ``values`` added at ``where`` (no repeats) of its last axis, in place."""
     if hasattr(block, "at"):  # JAX arrays are immutable
         return block.at[..., where].add(values)
-    block[..., where] += values
+    if isinstance(where, slice):
+        view = block[..., where]  # a view: adding into it adds into block, with no copy back
+        view += values
+    else:
+        block[..., where] += values
     return block
 
 
