@@ -241,13 +241,10 @@ class Source:
     columns: tuple[int, ...]
     positions: tuple[int, ...]
     whole: bool  # the columns are all of the block's, in order
-    span: tuple[int, int] | None  # the columns are this contiguous range
+    read: slice | None  # the columns, if they are a contiguous range
     in_order: bool  # the positions are 0, 1, ..., size - 1
-    among: tuple[int, int] | None  # the positions are this contiguous range
+    pick: slice | None  # the positions, if they are a contiguous range
     rounds: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]  # see _rounds
-    # decided here once rather than on every run:
-    read: slice | None  # span as a slice of the block's last axis
-    pick: slice | None  # among as a slice of the gathered operands (None if in order)
     batched: bool  # whether the group's block is batched
 
 
@@ -374,17 +371,12 @@ class Plan:
                     tuple(columns),
                     tuple(positions),
                     whole=contiguous and first == 0 and len(columns) == self.widths[g],
-                    span=(first, first + len(columns)) if contiguous else None,
+                    read=slice(first, first + len(columns)) if contiguous else None,
                     in_order=positions == list(range(len(slots))),
-                    among=(positions[0], positions[-1] + 1)
+                    pick=slice(positions[0], positions[-1] + 1)
                     if positions == list(range(positions[0], positions[-1] + 1))
                     else None,
                     rounds=() if contiguous else _rounds(columns),
-                    read=slice(first, first + len(columns)) if contiguous else None,
-                    pick=slice(positions[0], positions[-1] + 1)
-                    if positions == list(range(positions[0], positions[-1] + 1))
-                    and len(positions) < len(slots)
-                    else None,
                     batched=self.groups[g].batched,
                 )
             )
@@ -909,8 +901,9 @@ class _Run:
         for source in gather.sources:
             part = contribution
             if source.pick is not None:
-                part = part[..., source.pick]
-            elif source.among is None:
+                if not source.in_order:
+                    part = part[..., source.pick]
+            else:
                 part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
             g = source.group
             batched = source.batched

@@ -346,6 +346,6 @@ def test_weights_and_a_penalty_on_all_parameters_are_read_as_spans() -> None:
     weights = [group.gathers[0] for group in plan.groups if group.kind == "dot"]
     assert len(weights) == 3  # two layers and the penalty
     for gather in weights:
-        assert [source.span is not None for source in gather.sources] == [True]
+        assert [source.read is not None for source in gather.sources] == [True]
     order = plan.parameter_order(mg.Parameters(params))
     assert order is not None and order.gather is None  # the parameters' array as it is
