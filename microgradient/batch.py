@@ -259,6 +259,8 @@ class Gather:
     sources: tuple[Source, ...]
     size: int
     inverse: tuple[int, ...] | None
+    # one source read whole (slice None) or by a slice: (group, slice), the usual case
+    direct: tuple[int, slice | None] | None = None
 
 
 @dataclass
@@ -388,7 +390,10 @@ class Plan:
                 inverse_list[p] = i
             if inverse_list != list(range(len(order))):
                 inverse = tuple(inverse_list)
-        return Gather(tuple(sources), len(slots), inverse)
+        direct = None
+        if len(sources) == 1 and sources[0].in_order and sources[0].read is not None:
+            direct = (sources[0].group, None if sources[0].whole else sources[0].read)
+        return Gather(tuple(sources), len(slots), inverse, direct)
 
     def _add_group(
         self, key: tuple[Any, ...], members: list[Instruction], operands: list[list[int]]
@@ -734,6 +739,9 @@ class _Run:
 
     def gather(self, gather: Gather) -> Any:
         blocks = self.blocks
+        if gather.direct is not None:
+            g, read = gather.direct
+            return blocks[g] if read is None else blocks[g][..., read]
         parts = []
         for source in gather.sources:
             block = blocks[source.group]
