@@ -395,9 +395,10 @@ class Program:
 
         ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
         arrays, and may map a tuple of inputs to a row of numbers or to a matrix with
-        one row per sample (``{tuple(pixels): images}``); inputs not in ``feed`` use
-        their current ``.data``. If any input is given an array of length B, all B
-        samples are evaluated at once.
+        one row per sample (``{tuple(pixels): images}``, the quick way to feed a data
+        set: the matrix is used as one block); a later entry for an input replaces an
+        earlier one; inputs not in ``feed`` use their current ``.data``. If any input
+        is given an array of length B, all B samples are evaluated at once.
         ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
         batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
         With ``parameters`` (a :class:`Parameters`), those inputs are read from
