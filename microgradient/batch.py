@@ -11,10 +11,15 @@ few array operations:
 * registered Operations run sample by sample.
 
 Each group's result is a block: ``(B, m)`` if it depends on a batched input, else
-``(m,)`` (shared by the batch, e.g. a weight penalty). A group reads its operands
-by slicing or ``take`` from earlier blocks, and the backward pass sends each
-gradient back the same way, summing over the batch where a shared value fed
-batched ones: so a parameter's gradient is the sum over the batch.
+``(m,)`` (shared by the batch, e.g. a weight penalty). The inputs are two blocks:
+the batched ones (the arrays fed, joined once; a matrix fed to a tuple of inputs
+stays whole) and the shared ones, laid out so that the largest operand lists (a
+layer's weights, a penalty on all parameters) are contiguous. A group reads its
+operands by slicing (or ``take``) from earlier blocks, and the backward pass sends
+each gradient back the same way, adding in place into one gradient buffer per
+group and run, and summing over the batch where a shared value fed batched ones:
+so a parameter's gradient is the sum over the batch. Whatever can be decided from
+the plan alone (slices, layouts, index arrays) is decided once, not on every run.
 
 Arrays come from any namespace of the Python array API standard (NumPy by
 default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``
