@@ -33,7 +33,7 @@ import functools
 import math
 import types
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -278,6 +278,10 @@ class Group:
     constants: list[float] = field(default_factory=list)
     has_constants: bool = False
     same_constant: float | None = None  # the members' one constant, if they share it
+    # a primitive's templates as array functions; a derivative of 1 is None (passed through)
+    check_functions: list[Callable[..., Any]] = field(default_factory=list)
+    forward_function: Callable[..., Any] | None = None
+    derivative_functions: list[Callable[..., Any] | None] = field(default_factory=list)
     k: int = 0
     scaled: int = 0
     common_inputs: bool = False
@@ -412,7 +416,14 @@ class Plan:
             group.same_constant = group.constants[0]  # a float broadcasts at no cost
         group.gathers = [self._gather(slots) for slots in operands]
         if kind == "primitive":
-            group.entry = primitive(members[0].op, len(members[0].args))
+            entry = group.entry = primitive(members[0].op, len(members[0].args))
+            assert entry is not None
+            group.check_functions = [array_function(check.condition) for check in entry.checks]
+            group.forward_function = array_function(entry.forward)
+            group.derivative_functions = [
+                None if derivative == "1.0" else array_function(derivative)
+                for derivative in entry.derivatives
+            ]
         elif kind == "dot":
             group.k, group.scaled = key[2], key[3]
             group.common_inputs = len(operands[1]) == group.k
@@ -784,17 +795,17 @@ class _Run:
         return self.xp.broadcast_to(block[None, :], (self.size, block.shape[0]))
 
     def _primitive(self, g: int, group: Group) -> Any:
-        xp, entry = self.xp, group.entry
-        assert entry is not None
+        xp = self.xp
         operands = [self.gather(gather) for gather in group.gathers]
         a = operands[0]
         b = operands[1] if len(operands) > 1 else None
         c = self.group_constants(g, group)
-        for n, check in enumerate(entry.checks):
-            failed = array_function(check.condition)(xp, a, b, c, None)
+        for n, check in enumerate(group.check_functions):
+            failed = check(xp, a, b, c, None)
             if bool(xp.any(failed)):
                 raise self._domain_error(group, n, failed, operands)
-        out = array_function(entry.forward)(xp, a, b, c, None)
+        assert group.forward_function is not None
+        out = group.forward_function(xp, a, b, c, None)
         if group.batched and out.ndim == 1:
             out = self._batched(out)
         self.saved[g] = (a, b, c, out)
@@ -951,11 +962,11 @@ class _Run:
         xp, entry = self.xp, group.entry
         assert entry is not None
         a, b, c, out = self.saved[g]
-        for gather, derivative in zip(group.gathers, entry.derivatives):
-            if derivative == "1.0":  # the gradient passes through as it is
+        for gather, derivative in zip(group.gathers, group.derivative_functions):
+            if derivative is None:  # a local derivative of 1: the gradient passes through
                 contribution = upstream
             else:
-                contribution = upstream * array_function(derivative)(xp, a, b, c, out)
+                contribution = upstream * derivative(xp, a, b, c, out)
             if entry.unbounded:  # as in the eager engine: a zero gradient stays zero
                 contribution = xp.where(upstream == 0.0, xp.zeros_like(contribution), contribution)
             self.scatter(gather, contribution)
