@@ -526,7 +526,7 @@ def _float64_on(xp: Any, device: Any, array: Any) -> Any:
 def run_batch(
     program: Program,
     numbers: list[float],
-    arrays: BatchFeed,
+    arrays: BatchFeed | None,
     gradient: Any,
     parameters: Parameters | None = None,
 ) -> Result:

@@ -430,15 +430,13 @@ class Program:
 
     def _resolve_feed(
         self, feed: Feed | None, parameters: Parameters | None
-    ) -> tuple[list[float], BatchFeed]:
-        """Input values in input order, and the arrays fed (columns and blocks).
+    ) -> tuple[list[float], BatchFeed | None]:
+        """Input values in input order, and the arrays fed (columns and blocks; None if no feed).
 
         The entries of ``parameters`` are left at 0.0: every caller reads those
         inputs from ``parameters.data``, and a model has many more parameters than
         other inputs.
         """
-        from microgradient.batch import BatchFeed, as_batch_column
-
         if parameters is None:
             numbers = list(map(_read_data, self.inputs))
         else:
@@ -446,9 +444,11 @@ class Program:
             inputs = self.inputs
             for position in parameters.other_positions_in(self):
                 numbers[position] = inputs[position].data
-        arrays = BatchFeed()
         if not feed:
-            return numbers, arrays
+            return numbers, None
+        from microgradient.batch import BatchFeed, as_batch_column
+
+        arrays = BatchFeed()
         for key, given in feed.items():
             if isinstance(key, tuple):
                 self._resolve_block(key, given, numbers, arrays)
