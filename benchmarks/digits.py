@@ -71,7 +71,9 @@ def traced_epoch(images: list[list[float]], targets: list[int]) -> Epoch:
 
     ``log(sum(exp(z))) - t . z`` has the same structure for every sample (a loss
     that picked the target's logit with a Python index would not); each minibatch
-    is one batched run, seeded with 1/B so the parameters get the mean's gradient;
+    is one batched run, fed the minibatch's images and one-hot targets as two
+    matrices (a tuple of inputs takes a matrix with a row per sample), seeded with
+    1/B so the parameters get the mean's gradient;
     the parameters live in one flat array (``mg.Parameters``) while it trains.
     """
     import numpy as np
@@ -85,12 +87,12 @@ def traced_epoch(images: list[list[float]], targets: list[int]) -> Epoch:
     x = np.array(images)
     t = np.eye(CLASSES)[targets]
     batches = [np.array(b) for b in minibatches(len(images))]
+    image_inputs, target_inputs = tuple(pixels), tuple(onehot)
 
     def epoch() -> list[float]:
         losses = []
         for batch in batches:
-            feed = {p: x[batch, i] for i, p in enumerate(pixels)}
-            feed.update({o: t[batch, k] for k, o in enumerate(onehot)})
+            feed = {image_inputs: x[batch], target_inputs: t[batch]}
             result = program.run(feed, gradient=1.0 / len(batch), parameters=flat)
             flat.data -= LR * flat.grad
             losses.append(float(result.value.mean()))

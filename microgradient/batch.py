@@ -11,22 +11,29 @@ few array operations:
 * registered Operations run sample by sample.
 
 Each group's result is a block: ``(B, m)`` if it depends on a batched input, else
-``(m,)`` (shared by the batch, e.g. a weight penalty). A group reads its operands
-by slicing or ``take`` from earlier blocks, and the backward pass sends each
-gradient back the same way, summing over the batch where a shared value fed
-batched ones: so a parameter's gradient is the sum over the batch.
+``(m,)`` (shared by the batch, e.g. a weight penalty). The inputs are two blocks:
+the batched ones (the arrays fed, joined once; a matrix fed to a tuple of inputs
+stays whole) and the shared ones, laid out so that the largest operand lists (a
+layer's weights, a penalty on all parameters) are contiguous. A group reads its
+operands by slicing (or ``take``) from earlier blocks, and the backward pass sends
+each gradient back the same way, adding in place into one gradient buffer per
+group and run, and summing over the batch where a shared value fed batched ones:
+so a parameter's gradient is the sum over the batch. Whatever can be decided from
+the plan alone (slices, layouts, index arrays) is decided once, not on every run.
 
 Arrays come from any namespace of the Python array API standard (NumPy by
-default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``;
-computation is in float64.
+default; PyTorch or JAX arrays if those are fed), found with ``array-api-compat``
+(NumPy arrays are computed with ``numpy`` itself); computation is in float64.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import types
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +51,28 @@ from microgradient.primitives import (
 
 if TYPE_CHECKING:
     from microgradient.program import Instruction, Parameters, Program, Result
+
+
+def _numpy_namespace() -> types.ModuleType:
+    """``numpy``, with the functions a run calls most bound to C code directly.
+
+    NumPy 2's own namespace follows the array API standard, but ``np.sum``,
+    ``np.reshape``, ``np.permute_dims`` and ``np.take`` are Python wrappers (a few
+    calls each, dozens of times a run) around the ufunc reduction and ndarray
+    methods used here instead, which compute the same thing.
+    """
+    namespace = types.ModuleType("numpy")  # named so, array-api-compat knows it for NumPy
+    namespace.__dict__.update(vars(np))
+    namespace.__dict__.update(
+        sum=functools.partial(np.add.reduce, axis=None),  # all axes unless given one
+        reshape=np.ndarray.reshape,
+        permute_dims=np.ndarray.transpose,
+        take=np.ndarray.take,
+    )
+    return namespace
+
+
+NUMPY = _numpy_namespace()
 
 BATCHED_INPUTS = 0  # the group holding the batched inputs, one column each
 SHARED_INPUTS = 1  # the group holding the other inputs (parameters), a vector
@@ -83,6 +112,124 @@ def as_block(given: Any, width: int) -> Any:
     return block
 
 
+class BatchFeed:
+    """The arrays fed to one run: 1-D columns and 2-D blocks, in the order they were fed.
+
+    A block (a matrix fed to a tuple of inputs) is kept whole: the batched inputs'
+    block is made by joining the parts once and, only if they are not already in
+    input order, taking its columns in that order. How the parts map to the inputs
+    (their *layout*) is worked out once per program and layout. A later feed of an
+    input replaces an earlier one, as in a dict.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+        # per event: a position (a column), a tuple of positions (a block), or
+        # -1 - position (an input fed a number after an array)
+        self.layout: list[int | tuple[int, ...]] = []
+        self._fed: set[int] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._fed)
+
+    def add_column(self, position: int, column: Any) -> None:
+        self.parts.append(column)
+        self.layout.append(position)
+        self._fed.add(position)
+
+    def add_block(self, positions: tuple[int, ...], block: Any) -> None:
+        if not positions:
+            return
+        self.parts.append(block)
+        self.layout.append(positions)
+        self._fed.update(positions)
+
+    def drop(self, position: int) -> None:
+        """``position`` was fed a number: an array fed to it before no longer counts."""
+        if position in self._fed:
+            self._fed.discard(position)
+            self.layout.append(-1 - position)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each batched input is among the joined parts of a :class:`BatchFeed`.
+
+    ``positions`` are the batched inputs; ``columns`` picks them, in input order,
+    from the parts joined side by side (``None``: they already are in that order);
+    ``first`` names an input per part (for errors).
+    """
+
+    positions: frozenset[int]
+    columns: tuple[int, ...] | None
+    first: tuple[int, ...]
+
+    @staticmethod
+    def of(layout: tuple[int | tuple[int, ...], ...]) -> Layout:
+        where: dict[int, int] = {}
+        first: list[int] = []
+        offset = 0
+        for event in layout:
+            if isinstance(event, tuple):
+                where.update(zip(event, range(offset, offset + len(event))))
+                offset += len(event)
+                first.append(event[0])
+            elif event >= 0:
+                where[event] = offset
+                offset += 1
+                first.append(event)
+            else:
+                where.pop(-1 - event, None)
+        columns = tuple(where[p] for p in sorted(where))
+        in_order = columns == tuple(range(offset))
+        return Layout(frozenset(where), None if in_order else columns, tuple(first))
+
+
+def _layout(program: Program, feed: BatchFeed) -> Layout:
+    key = tuple(feed.layout)
+    layouts: dict[tuple[Any, ...], Layout] = program._batch_layouts
+    layout = layouts.get(key)
+    if layout is None:
+        layout = layouts[key] = Layout.of(key)
+    return layout
+
+
+def _side_by_side(run: _Run, feed: BatchFeed, layout: Layout) -> Any:
+    """The batched inputs as one float64 block (samples, inputs) on ``device``, in input order.
+
+    Runs of 1-D columns are stacked and blocks kept as they are; the pieces are
+    joined once.
+    """
+    xp, device = run.xp, run.device
+    numpy = xp is NUMPY
+    if numpy and len(feed.parts) > 1 and all(part.ndim == 2 for part in feed.parts):
+        joined = np.concatenate(feed.parts, axis=1, dtype=np.float64)  # one copy, converted
+        return joined if layout.columns is None else xp.take(joined, run.index(layout.columns), 1)
+    pieces: list[Any] = []
+    columns: list[Any] = []
+    for part in feed.parts:
+        if part.ndim == 1:
+            columns.append(part)
+            continue
+        if columns:
+            pieces.append(_stacked(xp, device, columns, numpy))
+            columns = []
+        block = np.asarray(part, dtype=np.float64) if numpy else _float64_on(xp, device, part)
+        pieces.append(block)
+    if columns:
+        pieces.append(_stacked(xp, device, columns, numpy))
+    joined = pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=1)
+    if layout.columns is None:
+        return joined
+    return xp.take(joined, run.index(layout.columns), axis=1)
+
+
+def _stacked(xp: Any, device: Any, columns: list[Any], numpy: bool) -> Any:
+    if numpy:  # one copy in C; xp.stack reshapes each column in Python first
+        return np.array(columns, dtype=np.float64).T
+    return xp.stack([_float64_on(xp, device, column) for column in columns], axis=1)
+
+
 def namespace_of(array: Any) -> Any:
     """The array-API namespace of ``array``."""
     return array_api_compat.array_namespace(array)
@@ -99,17 +246,26 @@ class Source:
     columns: tuple[int, ...]
     positions: tuple[int, ...]
     whole: bool  # the columns are all of the block's, in order
-    span: tuple[int, int] | None  # the columns are this contiguous range
+    read: slice | None  # the columns, if they are a contiguous range
     in_order: bool  # the positions are 0, 1, ..., size - 1
+    pick: slice | None  # the positions, if they are a contiguous range
+    rounds: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]  # see _rounds
+    batched: bool  # whether the group's block is batched
 
 
 @dataclass(frozen=True)
 class Gather:
-    """Where the operands of a group are, in order; ``inverse`` reorders joined sources."""
+    """Where the operands of a group are, in order.
+
+    With several sources their parts are joined, then reordered by ``inverse``
+    unless they already are in order.
+    """
 
     sources: tuple[Source, ...]
     size: int
     inverse: tuple[int, ...] | None
+    # one source read whole (slice None) or by a slice: (group, slice), the usual case
+    direct: tuple[int, slice | None] | None = None
 
 
 @dataclass
@@ -120,6 +276,12 @@ class Group:
     entry: Primitive | None = None
     gathers: list[Gather] = field(default_factory=list)
     constants: list[float] = field(default_factory=list)
+    has_constants: bool = False
+    same_constant: float | None = None  # the members' one constant, if they share it
+    # a primitive's templates as array functions; a derivative of 1 is None (passed through)
+    check_functions: list[Callable[..., Any]] = field(default_factory=list)
+    forward_function: Callable[..., Any] | None = None
+    derivative_functions: list[Callable[..., Any] | None] = field(default_factory=list)
     k: int = 0
     scaled: int = 0
     common_inputs: bool = False
@@ -138,25 +300,8 @@ class Plan:
         slots = program.input_slots
         batched_inputs = [slots[p] for p in sorted(batched_positions)]
         shared_inputs = [s for p, s in enumerate(slots) if p not in batched_positions]
-        self.location: dict[int, tuple[int, int]] = {}
-        self.groups: list[Group] = []
-        self.batched: dict[int, bool] = {}
-        for slots_, batched in ((batched_inputs, True), (shared_inputs, False)):
-            for column, slot in enumerate(slots_):
-                self.location[slot] = (len(self.groups), column)
-                self.batched[slot] = batched
-            self.groups.append(Group("inputs", [], batched))
-        self.input_columns = (batched_inputs, shared_inputs)
-        self.widths = [len(batched_inputs), len(shared_inputs)]
-        leaf_at = dict(zip(slots, program.inputs))
-        self.batched_leaves = [leaf_at[s] for s in batched_inputs]
-        self.shared_leaves = [leaf_at[s] for s in shared_inputs]
-        self.shared_positions = [p for p in range(len(slots)) if p not in batched_positions]
-        # index arrays, per array namespace and device, and the rounds of _spread
-        self.index_cache: dict[tuple[str, str], dict[tuple[Any, ...], Any]] = {}
-        self.spread_rounds: dict[tuple[int, ...], list[tuple[list[int], list[int]]]] = {}
-        self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
-        self._orders = weakref.WeakKeyDictionary()
+        self.batched: dict[int, bool] = dict.fromkeys(slots, False)
+        self.batched.update(dict.fromkeys(batched_inputs, True))
         level = dict.fromkeys(slots, 0)
         buckets: dict[tuple[Any, ...], list[Instruction]] = {}
         for instruction in program.instructions:
@@ -166,8 +311,40 @@ class Plan:
             key = self._key(instruction, level[instruction.slot])
             buckets.setdefault(key, []).append(instruction)
         # a bucket's members are independent (same level); earlier levels come first
-        for key in sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot)):
-            self._add_group(key, buckets[key])
+        keys = sorted(buckets, key=lambda key: (key[0], buckets[key][0].slot))
+        operands = [_operands(key, buckets[key]) for key in keys]
+        # the shared inputs in the order the largest operand lists read them: a layer's
+        # weights (or a penalty on all parameters) are then one contiguous span, read and
+        # given gradients by slicing
+        shared = set(shared_inputs)
+        by_size = sorted((slots for lists in operands for slots in lists), key=len, reverse=True)
+        first_read = dict.fromkeys(a for slots in by_size for a in slots if a in shared)
+        shared_inputs = [*first_read, *(s for s in shared_inputs if s not in first_read)]
+        self.location: dict[int, tuple[int, int]] = {}
+        self.groups: list[Group] = []
+        for group_inputs, batched in ((batched_inputs, True), (shared_inputs, False)):
+            for column, slot in enumerate(group_inputs):
+                self.location[slot] = (len(self.groups), column)
+            self.groups.append(Group("inputs", [], batched))
+        self.widths = [len(batched_inputs), len(shared_inputs)]
+        position_of = {slot: p for p, slot in enumerate(slots)}
+        leaf_at = dict(zip(slots, program.inputs))
+        self.batched_leaves = [leaf_at[s] for s in batched_inputs]
+        self.batched_columns = {leaf: j for j, leaf in enumerate(self.batched_leaves)}
+        self.shared_leaves = [leaf_at[s] for s in shared_inputs]
+        self.shared_positions = [position_of[s] for s in shared_inputs]
+        self.input_positions = (sorted(batched_positions), self.shared_positions)
+        # index arrays per namespace and device, by the id of the plan's tuple they are
+        # made of (the entry keeps the tuple, so the id is not reused; hashing a
+        # long tuple on every run would cost more than the take itself)
+        self.index_cache: dict[tuple[str, str], dict[int, tuple[Any, Any]]] = {}
+        self.constant_cache: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
+        self.runs_cache: dict[int, tuple[Any, tuple[tuple[int, int], ...] | None]] = {}
+        self._orders: weakref.WeakKeyDictionary[Parameters, ParameterOrder | None]
+        self._orders = weakref.WeakKeyDictionary()
+        for key, lists in zip(keys, operands):
+            self._add_group(key, buckets[key], lists)
+        self.output = self._gather([program.output])  # where the backward pass starts
 
     def parameter_order(self, parameters: Parameters) -> ParameterOrder | None:
         """How ``parameters`` sit among the shared inputs; ``None`` if one is not shared."""
@@ -205,8 +382,13 @@ class Plan:
                     tuple(columns),
                     tuple(positions),
                     whole=contiguous and first == 0 and len(columns) == self.widths[g],
-                    span=(first, first + len(columns)) if contiguous else None,
+                    read=slice(first, first + len(columns)) if contiguous else None,
                     in_order=positions == list(range(len(slots))),
+                    pick=slice(positions[0], positions[-1] + 1)
+                    if positions == list(range(positions[0], positions[-1] + 1))
+                    else None,
+                    rounds=() if contiguous else _rounds(columns),
+                    batched=self.groups[g].batched,
                 )
             )
         inverse = None
@@ -215,42 +397,66 @@ class Plan:
             inverse_list = [0] * len(order)
             for i, p in enumerate(order):
                 inverse_list[p] = i
-            inverse = tuple(inverse_list)
-        return Gather(tuple(sources), len(slots), inverse)
+            if inverse_list != list(range(len(order))):
+                inverse = tuple(inverse_list)
+        direct = None
+        if len(sources) == 1 and sources[0].in_order and sources[0].read is not None:
+            direct = (sources[0].group, None if sources[0].whole else sources[0].read)
+        return Gather(tuple(sources), len(slots), inverse, direct)
 
-    def _add_group(self, key: tuple[Any, ...], members: list[Instruction]) -> None:
+    def _add_group(
+        self, key: tuple[Any, ...], members: list[Instruction], operands: list[list[int]]
+    ) -> None:
         kind = key[1]
         batched = any(self.batched[m.slot] for m in members)
         group = Group(kind, members, batched)
         group.constants = [m.constant or 0.0 for m in members]
+        group.has_constants = any(group.constants)
+        if all(c == group.constants[0] for c in group.constants):
+            group.same_constant = group.constants[0]  # a float broadcasts at no cost
+        group.gathers = [self._gather(slots) for slots in operands]
         if kind == "primitive":
-            group.entry = primitive(members[0].op, len(members[0].args))
-            for j in range(len(members[0].args)):
-                group.gathers.append(self._gather([m.args[j] for m in members]))
-        elif kind == "dot":
-            k, scaled = key[2], key[3]
-            group.k, group.scaled = k, scaled
-            firsts = [a for m in members for a in m.args[:k]]
-            seconds = [m.args[k : 2 * k] for m in members]
-            group.common_inputs = all(s == seconds[0] for s in seconds)
-            second_slots = (
-                list(seconds[0]) if group.common_inputs else [a for s in seconds for a in s]
-            )
-            group.gathers = [
-                self._gather(firsts),
-                self._gather(second_slots),
-                self._gather([a for m in members for a in m.args[2 * k :]]),
+            entry = group.entry = primitive(members[0].op, len(members[0].args))
+            assert entry is not None
+            group.check_functions = [array_function(check.condition) for check in entry.checks]
+            group.forward_function = array_function(entry.forward)
+            group.derivative_functions = [
+                None if derivative == "1.0" else array_function(derivative)
+                for derivative in entry.derivatives
             ]
+        elif kind == "dot":
+            group.k, group.scaled = key[2], key[3]
+            group.common_inputs = len(operands[1]) == group.k
             group.coefficients = [list(m.coefficients or ()) for m in members]
         elif kind == "sum":
             group.k = len(members[0].args)
-            group.gathers = [self._gather([a for m in members for a in m.args])]
-        else:
-            group.gathers = [self._gather([a]) for a in members[0].args]
         for column, member in enumerate(members):
             self.location[member.slot] = (len(self.groups), column)
         self.groups.append(group)
         self.widths.append(len(members))
+
+
+def _operands(key: tuple[Any, ...], members: list[Instruction]) -> list[list[int]]:
+    """The slots a group of ``members`` gathers, one list per gather (see :class:`Group`).
+
+    A ``dot`` group gathers its first factors, its second factors (once if every
+    member has the same ones: a layer's inputs), and its scaled operands.
+    """
+    kind = key[1]
+    if kind == "primitive":
+        return [[m.args[j] for m in members] for j in range(len(members[0].args))]
+    if kind == "dot":
+        k = key[2]
+        seconds = [m.args[k : 2 * k] for m in members]
+        common = all(s == seconds[0] for s in seconds)
+        return [
+            [a for m in members for a in m.args[:k]],
+            list(seconds[0]) if common else [a for s in seconds for a in s],
+            [a for m in members for a in m.args[2 * k :]],
+        ]
+    if kind == "sum":
+        return [[a for m in members for a in m.args]]
+    return [[a] for a in members[0].args]
 
 
 @dataclass(frozen=True)
@@ -264,6 +470,7 @@ class ParameterOrder:
     gather: tuple[int, ...] | None
     columns: tuple[int, ...] | None
     others: tuple[int, ...]  # the other shared inputs, as input positions
+    other_columns: tuple[int, ...]  # ... and as columns of the shared inputs
     other_leaves: tuple[Any, ...]
 
     @staticmethod
@@ -272,6 +479,7 @@ class ParameterOrder:
         n = len(parameters.values)
         gather: list[int] = []
         others: list[int] = []
+        other_columns: list[int] = []
         other_leaves: list[Any] = []
         columns = [0] * n
         for column, (leaf, position) in enumerate(zip(plan.shared_leaves, plan.shared_positions)):
@@ -279,6 +487,7 @@ class ParameterOrder:
             if i is None:
                 gather.append(n + len(others))
                 others.append(position)
+                other_columns.append(column)
                 other_leaves.append(leaf)
             else:
                 gather.append(i)
@@ -291,6 +500,7 @@ class ParameterOrder:
             # with other shared inputs after them, the parameters' gradients must be picked out
             None if columns == list(range(len(gather))) else tuple(columns),
             tuple(others),
+            tuple(other_columns),
             tuple(other_leaves),
         )
 
@@ -306,14 +516,6 @@ def plan_for(program: Program, batched_positions: frozenset[int]) -> Plan:
 # ---- running ------------------------------------------------------------------------
 
 
-def _side_by_side(xp: Any, device: Any, columns: list[Any]) -> Any:
-    """The batched inputs' columns as one float64 block (samples, inputs) on ``device``."""
-    if array_api_compat.is_numpy_namespace(xp):
-        # one copy in C; xp.stack reshapes each column in Python first
-        return np.array(columns, dtype=np.float64).T
-    return xp.stack([_float64_on(xp, device, column) for column in columns], axis=1)
-
-
 def _float64_on(xp: Any, device: Any, array: Any) -> Any:
     """``array`` as float64 on ``device``, converted only if it is not already."""
     if array.dtype == xp.float64 and array_api_compat.device(array) == device:
@@ -324,7 +526,7 @@ def _float64_on(xp: Any, device: Any, array: Any) -> Any:
 def run_batch(
     program: Program,
     numbers: list[float],
-    arrays: dict[int, Any],
+    arrays: BatchFeed | None,
     gradient: Any,
     parameters: Parameters | None = None,
 ) -> Result:
@@ -335,21 +537,30 @@ def run_batch(
         raise TracingError(
             "run: a gradient array needs a batch: feed at least one input a 1-D array"
         )
+    parts = arrays.parts
     # one array per type settles the namespace; checking all of them costs a call each
-    xp = array_api_compat.array_namespace(*{type(a): a for a in arrays.values()}.values())
-    first = next(iter(arrays.values()))
-    device = array_api_compat.device(first)
-    size = int(first.shape[0])
-    for position, array in arrays.items():
+    kinds = {type(a): a for a in parts}
+    xp: Any
+    device: Any
+    if len(kinds) == 1 and np.ndarray in kinds:
+        # NumPy 2's own namespace follows the standard; the compat wrappers cost a call each
+        xp, device = NUMPY, "cpu"
+    else:
+        xp = array_api_compat.array_namespace(*kinds.values())
+        xp = NUMPY if array_api_compat.is_numpy_namespace(xp) else xp
+        device = array_api_compat.device(parts[0])
+    size = int(parts[0].shape[0])
+    layout = _layout(program, arrays)
+    for position, array in zip(layout.first, parts):
         if int(array.shape[0]) != size:
             raise TracingError(
                 f"run: {program._describe_input(position)} was fed {int(array.shape[0])} samples "
                 f"but another input {size}; every batched input needs the same length"
             )
-    plan = plan_for(program, frozenset(arrays))
+    plan = plan_for(program, layout.positions)
     run = _Run(plan, xp, device, size)
     with run.quiet():
-        batched_inputs = _side_by_side(xp, device, [arrays[p] for p in sorted(arrays)])
+        batched_inputs = _side_by_side(run, arrays, layout)
         # parameters enter as their array, the other shared inputs after them
         order = None if parameters is None else plan.parameter_order(parameters)
         shared: Any
@@ -360,7 +571,7 @@ def run_batch(
                 rest = run.vector([numbers[p] for p in order.others])
                 shared = xp.concat([shared, rest])
             if order.gather is not None:
-                shared = xp.take(shared, run.index(order.gather), axis=0)
+                shared = run.pick(shared, order.gather)
         else:
             if parameters is not None:  # some parameter is batched: read them as numbers
                 for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
@@ -370,38 +581,75 @@ def run_batch(
         seed = _seed(xp, device, size, gradient)
         run.backward(seed)
         value = run.value(program.output)
-        grads: dict[Any, Any] = {}
         batched_grads = run.grads[BATCHED_INPUTS]
-        for column, leaf in enumerate(plan.batched_leaves):
-            grads[leaf] = (
-                batched_grads[:, column]
-                if batched_grads is not None
-                else xp.zeros(size, dtype=xp.float64, device=device)
-            )
+        if batched_grads is None:
+            width = plan.widths[BATCHED_INPUTS]
+            batched_grads = xp.zeros((size, width), dtype=xp.float64, device=device)
         shared_grads = run.grads[SHARED_INPUTS]
         if shared_grads is None:
             shared_grads = xp.zeros(len(plan.shared_leaves), dtype=xp.float64, device=device)
+        shared_floats: dict[Any, Any] = {}
         if order is not None:
             assert parameters is not None
             if order.others:
-                others = [plan.location[program.input_slots[p]][1] for p in order.others]
-                chosen = xp.take(shared_grads, run.index(others), axis=0)
-                grads.update(zip(order.other_leaves, _floats(chosen)))
+                chosen = run.pick(shared_grads, order.other_columns)
+                shared_floats.update(zip(order.other_leaves, _floats(chosen)))
             if order.columns is not None:
-                shared_grads = xp.take(shared_grads, run.index(order.columns), axis=0)
+                shared_grads = run.pick(shared_grads, order.columns)
             parameters.grad = shared_grads
         else:
-            grads.update(zip(plan.shared_leaves, _floats(shared_grads)))
-    if not all(grad is None or bool(xp.all(xp.isfinite(grad))) for grad in run.grads[:2]):
+            shared_floats.update(zip(plan.shared_leaves, _floats(shared_grads)))
+        grads: Mapping[Any, Any] = BatchGrads(batched_grads, plan.batched_columns, shared_floats)
+    # an infinite or nan gradient anywhere makes the sum of the inputs' gradients one
+    # (a sum that overflows only sends a finite batch the exact, slower way)
+    if not all(grad is None or math.isfinite(float(xp.sum(grad))) for grad in run.grads[:2]):
         if parameters is not None:
             for position, x in zip(parameters.positions_in(program), _floats(parameters.data)):
                 numbers[position] = x
-        value, grads = _exactly(program, numbers, arrays, gradient, run)
-        order = None
-    if parameters is not None and order is None:
-        found = [grads.pop(v) for v in parameters.values]
+        columns = {
+            p: batched_inputs[:, j] for j, p in enumerate(plan.input_positions[BATCHED_INPUTS])
+        }
+        value, exact = _exactly(program, numbers, columns, gradient, run)
+        if parameters is not None:
+            found = [exact.pop(v) for v in parameters.values]
+            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+        grads = exact
+    elif parameters is not None and order is None:
+        found = [grads[v] for v in parameters.values]
         parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
+        taken = set(parameters.values)
+        grads = {leaf: grad for leaf, grad in grads.items() if leaf not in taken}
     return Result(value, grads)
+
+
+class BatchGrads(Mapping[Any, Any]):
+    """A batch's gradients by input; a batched input's column is sliced out when read.
+
+    Shared inputs map to floats (the sums over the batch). A program with many
+    batched inputs (the pixels of an image) would otherwise slice every column on
+    every run, read or not.
+    """
+
+    def __init__(self, block: Any, columns: dict[Any, int], shared: dict[Any, Any]) -> None:
+        self._block = block
+        self._columns = columns
+        self._shared = shared
+
+    def __getitem__(self, leaf: Any) -> Any:
+        column = self._columns.get(leaf)
+        if column is None:
+            return self._shared[leaf]
+        return self._block[:, column]
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._columns
+        yield from self._shared
+
+    def __len__(self) -> int:
+        return len(self._columns) + len(self._shared)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _seed(xp: Any, device: Any, size: int, gradient: Any) -> Any:
@@ -431,35 +679,60 @@ class _Run:
         self.blocks: list[Any] = [None] * len(plan.groups)
         self.saved: list[tuple[Any, ...]] = [()] * len(plan.groups)
         self.grads: list[Any] = [None] * len(plan.groups)
-        self._indices = plan.index_cache.setdefault((xp.__name__, str(device)), {})
+        where = (xp.__name__, str(device))
+        self._indices = plan.index_cache.setdefault(where, {})
+        self._constants = plan.constant_cache.setdefault(where, {})
+        self._runs = plan.runs_cache
+        self.owned = [False] * len(plan.groups)  # grads[g] is this run's own buffer
 
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
+    def quiet(self) -> contextlib.AbstractContextManager[Any]:
         """NumPy warns about inf and nan in branches ``where`` discards: silence that."""
-        if array_api_compat.is_numpy_namespace(self.xp):
-            with np.errstate(all="ignore"):
-                yield
-        else:
-            yield
+        if self.xp is NUMPY:
+            return np.errstate(all="ignore")
+        return contextlib.nullcontext()
 
-    def index(self, positions: Sequence[int]) -> Any:
-        key = tuple(positions)
-        array = self._indices.get(key)
-        if array is None:
-            array = self._indices[key] = self.xp.asarray(
-                key, dtype=self.xp.int64, device=self.device
-            )
-        return array
+    def index(self, positions: tuple[int, ...]) -> Any:
+        """``positions`` (a tuple the plan keeps) as an index array, made once."""
+        entry = self._indices.get(id(positions))
+        if entry is None:
+            array = self.xp.asarray(positions, dtype=self.xp.int64, device=self.device)
+            entry = self._indices[id(positions)] = (positions, array)
+        return entry[1]
+
+    def pick(self, vector: Any, positions: tuple[int, ...]) -> Any:
+        """``vector``'s entries at ``positions`` (a tuple the plan keeps).
+
+        Positions that are a few contiguous runs (parameters with a few other
+        inputs among them) are sliced and joined, cheaper than a take.
+        """
+        entry = self._runs.get(id(positions))
+        if entry is None:
+            entry = self._runs[id(positions)] = (positions, _contiguous_runs(positions))
+        runs = entry[1]
+        if runs is None:
+            return self.xp.take(vector, self.index(positions), axis=0)
+        if len(runs) == 1:
+            return vector[runs[0][0] : runs[0][1]]
+        return self.xp.concat([vector[start:end] for start, end in runs])
 
     def vector(self, numbers: Sequence[float]) -> Any:
         return self.xp.asarray(list(numbers), dtype=self.xp.float64, device=self.device)
 
+    def group_constants(self, g: int, group: Group) -> Any:
+        """The members' constants: a float if they share one (NumPy only), else an array.
+
+        NumPy takes a plain number wherever an array goes (``where`` on a condition
+        of the constant alone, say); other namespaces need arrays there.
+        """
+        if group.same_constant is not None and self.xp is NUMPY:
+            return group.same_constant
+        return self.constants(g, "constants", group.constants)
+
     def constants(self, g: int, what: str, numbers: Sequence[Any]) -> Any:
         """An array of numbers fixed by the plan (a group's constants), made once."""
-        key = (-g, what)  # never an index key: those are tuples of non-negative ints
-        array = self._indices.get(key)
+        array = self._constants.get((g, what))
         if array is None:
-            array = self._indices[key] = self.xp.asarray(
+            array = self._constants[g, what] = self.xp.asarray(
                 numbers, dtype=self.xp.float64, device=self.device
             )
         return array
@@ -481,22 +754,40 @@ class _Run:
                 self.blocks[g] = self._operation(g, group)
 
     def gather(self, gather: Gather) -> Any:
-        xp = self.xp
+        blocks = self.blocks
+        if gather.direct is not None:
+            g, read = gather.direct
+            return blocks[g] if read is None else blocks[g][..., read]
         parts = []
         for source in gather.sources:
-            block = self.blocks[source.group]
+            block = blocks[source.group]
             if source.whole:
                 parts.append(block)
-            elif source.span is not None:
-                parts.append(block[..., source.span[0] : source.span[1]])
+            elif source.read is not None:
+                parts.append(block[..., source.read])
             else:
-                parts.append(xp.take(block, self.index(source.columns), axis=block.ndim - 1))
-        if gather.inverse is None:
+                parts.append(self.xp.take(block, self.index(source.columns), axis=block.ndim - 1))
+        if len(parts) == 1:
             return parts[0]
-        if any(part.ndim == 2 for part in parts):
-            parts = [self._batched(part) for part in parts]
-        joined = xp.concat(parts, axis=-1)
-        return xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
+        joined = self._join(parts, gather.size)
+        if gather.inverse is None:
+            return joined
+        return self.xp.take(joined, self.index(gather.inverse), axis=joined.ndim - 1)
+
+    def _join(self, parts: list[Any], size: int) -> Any:
+        """The parts side by side; shared (1-D) parts are repeated down a batched block."""
+        xp = self.xp
+        if all(part.ndim == 1 for part in parts):
+            return xp.concat(parts, axis=-1)
+        if hasattr(parts[0], "at"):  # JAX arrays are immutable: join broadcast views
+            return xp.concat([self._batched(part) for part in parts], axis=-1)
+        joined = xp.empty((self.size, size), dtype=xp.float64, device=self.device)
+        start = 0
+        for part in parts:
+            end = start + part.shape[-1]
+            joined[:, start:end] = part
+            start = end
+        return joined
 
     def _batched(self, block: Any) -> Any:
         if block.ndim == 2:
@@ -504,17 +795,17 @@ class _Run:
         return self.xp.broadcast_to(block[None, :], (self.size, block.shape[0]))
 
     def _primitive(self, g: int, group: Group) -> Any:
-        xp, entry = self.xp, group.entry
-        assert entry is not None
+        xp = self.xp
         operands = [self.gather(gather) for gather in group.gathers]
         a = operands[0]
         b = operands[1] if len(operands) > 1 else None
-        c = self.constants(g, "constants", group.constants)
-        for n, check in enumerate(entry.checks):
-            failed = array_function(check.condition)(xp, a, b, c, None)
+        c = self.group_constants(g, group)
+        for n, check in enumerate(group.check_functions):
+            failed = check(xp, a, b, c, None)
             if bool(xp.any(failed)):
                 raise self._domain_error(group, n, failed, operands)
-        out = array_function(entry.forward)(xp, a, b, c, None)
+        assert group.forward_function is not None
+        out = group.forward_function(xp, a, b, c, None)
         if group.batched and out.ndim == 1:
             out = self._batched(out)
         self.saved[g] = (a, b, c, out)
@@ -558,7 +849,7 @@ class _Run:
             coefficients = self.constants(g, "coefficients", group.coefficients)
             term = xp.sum(scaled * coefficients, axis=-1)
             out = term if out is None else out + term
-        if any(group.constants):
+        if group.has_constants:
             constants = self.constants(g, "constants", group.constants)
             out = constants if out is None else out + constants
         if out is None:
@@ -573,8 +864,8 @@ class _Run:
         terms = self.gather(group.gathers[0])
         terms = xp.reshape(terms, (*terms.shape[:-1], group.width, group.k))
         out = xp.sum(terms, axis=-1)
-        if any(group.constants):
-            out = out + self.constants(g, "constants", group.constants)
+        if group.has_constants:
+            out = out + self.group_constants(g, group)
         return self._batched(out) if group.batched else out
 
     def _operation(self, g: int, group: Group) -> Any:
@@ -606,9 +897,7 @@ class _Run:
 
     def backward(self, seed: Any) -> None:
         xp = self.xp
-        g, column = self.plan.location[self.plan.program.output]
-        output = Source(g, (column,), (0,), self.plan.widths[g] == 1, (column, column + 1), True)
-        self.scatter(Gather((output,), 1, None), xp.reshape(seed, (self.size, 1)))
+        self.scatter(self.plan.output, xp.reshape(seed, (self.size, 1)))
         for g in range(len(self.plan.groups) - 1, 1, -1):
             upstream = self.grads[g]
             if upstream is None:
@@ -619,53 +908,65 @@ class _Run:
             elif group.kind == "dot":
                 self._dot_backward(g, group, upstream)
             elif group.kind == "sum":
-                shape = (*upstream.shape, group.k)
-                ones = xp.broadcast_to(upstream[..., None], shape)
-                self.scatter(group.gathers[0], xp.reshape(ones, (*shape[:-2], -1)))
+                # every term's local derivative is 1: the upstream gradient, k times over
+                ones = self.constants(g, "ones", [1.0] * group.k)
+                repeated = upstream[..., None] * ones
+                self.scatter(group.gathers[0], xp.reshape(repeated, (*upstream.shape[:-1], -1)))
             else:
                 self._operation_backward(g, group, upstream)
 
     def scatter(self, gather: Gather, contribution: Any) -> None:
-        """Add ``contribution`` (one column per gathered operand) to the sources' gradients."""
-        xp = self.xp
+        """Add ``contribution`` (one column per gathered operand) to the sources' gradients.
+
+        A source that is only some of its group's columns adds into one buffer per
+        group and run, in place, rather than into a block of zeros of its own.
+        """
+        xp, grads, owned = self.xp, self.grads, self.owned
         for source in gather.sources:
             part = contribution
-            if not source.in_order:
+            if source.pick is not None:
+                if not source.in_order:
+                    part = part[..., source.pick]
+            else:
                 part = xp.take(part, self.index(source.positions), axis=part.ndim - 1)
             g = source.group
-            if part.ndim == 2 and not self.plan.groups[g].batched:
+            batched = source.batched
+            if part.ndim == 2 and not batched:
                 part = xp.sum(part, axis=0)  # a shared value's gradient sums over the batch
-            elif part.ndim == 1 and self.plan.groups[g].batched:
-                part = self._batched(part)
-            if not source.whole:
-                part = self._spread(part, source.columns, self.plan.widths[g])
-            self.grads[g] = part if self.grads[g] is None else self.grads[g] + part
-
-    def _spread(self, part: Any, columns: tuple[int, ...], width: int) -> Any:
-        """``part``'s columns put at ``columns`` of a zero block ``width`` wide, repeats summed."""
-        xp = self.xp
-        rounds = self.plan.spread_rounds.get(columns)
-        if rounds is None:
-            rounds = self.plan.spread_rounds[columns] = _rounds(columns)
-        total = None
-        for positions, targets in rounds:
-            block = xp.zeros((*part.shape[:-1], width), dtype=xp.float64, device=self.device)
-            chosen = (
-                part
-                if len(positions) == len(columns)
-                else xp.take(part, self.index(positions), axis=part.ndim - 1)
-            )
-            block = _set_columns(block, self.index(targets), chosen)
-            total = block if total is None else total + block
-        return total
+            current = grads[g]
+            if source.whole:
+                if part.ndim == 1 and batched:
+                    part = self._batched(part)
+                grads[g] = part if current is None else current + part
+                owned[g] = current is not None
+                continue
+            if not owned[g]:
+                width = self.plan.widths[g]
+                shape = (self.size, width) if batched else (width,)
+                buffer = xp.zeros(shape, dtype=xp.float64, device=self.device)
+                current = buffer if current is None else buffer + current
+                owned[g] = True
+            if source.read is not None:
+                current = _add_at(current, source.read, part)
+            else:
+                for positions, columns in source.rounds:
+                    chosen = (
+                        part
+                        if len(positions) == len(source.columns)
+                        else xp.take(part, self.index(positions), axis=part.ndim - 1)
+                    )
+                    current = _add_at(current, self.index(columns), chosen)
+            grads[g] = current
 
     def _primitive_backward(self, g: int, group: Group, upstream: Any) -> None:
         xp, entry = self.xp, group.entry
         assert entry is not None
         a, b, c, out = self.saved[g]
-        for gather, derivative in zip(group.gathers, entry.derivatives):
-            local = array_function(derivative)(xp, a, b, c, out)
-            contribution = upstream * local
+        for gather, derivative in zip(group.gathers, group.derivative_functions):
+            if derivative is None:  # a local derivative of 1: the gradient passes through
+                contribution = upstream
+            else:
+                contribution = upstream * derivative(xp, a, b, c, out)
             if entry.unbounded:  # as in the eager engine: a zero gradient stays zero
                 contribution = xp.where(upstream == 0.0, xp.zeros_like(contribution), contribution)
             self.scatter(gather, contribution)
@@ -722,9 +1023,20 @@ def _in_sample(sample: int, batched: bool) -> str:
     return f" (in sample {sample} of the batch)" if batched else ""
 
 
-def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+def _contiguous_runs(positions: tuple[int, ...]) -> tuple[tuple[int, int], ...] | None:
+    """``positions`` as (start, end) ranges, or ``None`` if there are too many to be worth it."""
+    runs: list[tuple[int, int]] = []
+    for p in positions:
+        if runs and runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], p + 1)
+        else:
+            runs.append((p, p + 1))
+    return tuple(runs) if len(runs) <= 8 else None
+
+
+def _rounds(columns: Sequence[int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """Split positions into rounds without repeated columns: (positions, their columns)."""
-    rounds = []
+    rounds: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     remaining = list(range(len(columns)))
     while remaining:
         seen: set[int] = set()
@@ -733,16 +1045,20 @@ def _rounds(columns: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
         for i in remaining:
             (later if columns[i] in seen else now).append(i)
             seen.add(columns[i])
-        rounds.append((now, [columns[i] for i in now]))
+        rounds.append((tuple(now), tuple(columns[i] for i in now)))
         remaining = later
-    return rounds
+    return tuple(rounds)
 
 
-def _set_columns(block: Any, columns: Any, values: Any) -> Any:
-    """``block`` with ``values`` written at ``columns`` of its last axis."""
+def _add_at(block: Any, where: Any, values: Any) -> Any:
+    """``block`` with ``values`` added at ``where`` (no repeats) of its last axis, in place."""
     if hasattr(block, "at"):  # JAX arrays are immutable
-        return block.at[..., columns].set(values)
-    block[..., columns] = values
+        return block.at[..., where].add(values)
+    if isinstance(where, slice):
+        view = block[..., where]  # a view: adding into it adds into block, with no copy back
+        view += values
+    else:
+        block[..., where] += values
     return block
 
 

@@ -336,7 +336,7 @@ class _ToArray(ast.NodeTransformer):
             return ast.Call(
                 func=ast.Name(id=f"_{name}", ctx=ast.Load()), args=[xp, *args], keywords=[]
             )
-        if name == "where":  # branches may be plain numbers: make them arrays like the others
+        if name == "where":  # a branch may be a plain number: make it an array like the others
             args = [
                 args[0],
                 *(
@@ -345,7 +345,9 @@ class _ToArray(ast.NodeTransformer):
                         args=[xp, a, args[0]],
                         keywords=[],
                     )
-                    for a in args[1:]
+                    if _is_number(branch)
+                    else a
+                    for branch, a in zip(node.args[1:], args[1:])
                 ),
             ]
         return ast.Call(
@@ -358,6 +360,15 @@ class _ToArray(ast.NodeTransformer):
                 value=ast.Name(id="xp", ctx=ast.Load()), attr=node.id, ctx=ast.Load()
             )
         return node
+
+
+def _is_number(node: ast.expr) -> bool:
+    """Whether a template expression is a literal number (``0.0``, ``-1.0``, ``inf``)."""
+    if isinstance(node, ast.UnaryOp):
+        return _is_number(node.operand)
+    return isinstance(node, ast.Constant) or (
+        isinstance(node, ast.Name) and node.id in ("inf", "nan")
+    )
 
 
 def _like(xp: Any, x: Any, condition: Any) -> Any:

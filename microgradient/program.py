@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import compress, repeat
 from operator import attrgetter, not_
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from microgradient.engine import (
     Value,
@@ -58,6 +58,9 @@ from microgradient.primitives import (
     scalar_expression,
     scalar_names,
 )
+
+if TYPE_CHECKING:
+    from microgradient.batch import BatchFeed
 
 __all__ = ["Instruction", "Parameters", "Program", "Result", "trace"]
 
@@ -311,6 +314,9 @@ class Program:
         self.size = sum(map(len, columns.args))
         self._input_index = {leaf: i for i, leaf in enumerate(inputs)}
         self._batch_plans: dict[Any, Any] = {}
+        # the input positions of each tuple of inputs fed a block, looked up once
+        self._block_positions: dict[tuple[Value | str, ...], tuple[int, ...]] = {}
+        self._batch_layouts: dict[tuple[Any, ...], Any] = {}  # see batch.BatchFeed
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -385,9 +391,10 @@ class Program:
 
         ``feed`` maps inputs (leaf Values or their labels) to numbers or to 1-D
         arrays, and may map a tuple of inputs to a row of numbers or to a matrix with
-        one row per sample (``{tuple(pixels): images}``); inputs not in ``feed`` use
-        their current ``.data``. If any input is given an array of length B, all B
-        samples are evaluated at once.
+        one row per sample (``{tuple(pixels): images}``, the quick way to feed a data
+        set: the matrix is used as one block); a later entry for an input replaces an
+        earlier one; inputs not in ``feed`` use their current ``.data``. If any input
+        is given an array of length B, all B samples are evaluated at once.
         ``gradient`` seeds the backward pass, as in ``Value.backward`` (for a
         batch it may be a float, such as ``1 / B`` for a mean, or a length-B array).
         With ``parameters`` (a :class:`Parameters`), those inputs are read from
@@ -419,8 +426,8 @@ class Program:
 
     def _resolve_feed(
         self, feed: Feed | None, parameters: Parameters | None
-    ) -> tuple[list[float], dict[int, Any]]:
-        """Input values in input order, and the arrays fed, by input position.
+    ) -> tuple[list[float], BatchFeed | None]:
+        """Input values in input order, and the arrays fed (columns and blocks; None if no feed).
 
         The entries of ``parameters`` are left at 0.0: every caller reads those
         inputs from ``parameters.data``, and a model has many more parameters than
@@ -433,11 +440,11 @@ class Program:
             inputs = self.inputs
             for position in parameters.other_positions_in(self):
                 numbers[position] = inputs[position].data
-        arrays: dict[int, Any] = {}
         if not feed:
-            return numbers, arrays
-        from microgradient.batch import as_batch_column
+            return numbers, None
+        from microgradient.batch import BatchFeed, as_batch_column
 
+        arrays = BatchFeed()
         for key, given in feed.items():
             if isinstance(key, tuple):
                 self._resolve_block(key, given, numbers, arrays)
@@ -445,14 +452,17 @@ class Program:
             position = self._position(key)
             if isinstance(given, (int, float)) and not isinstance(given, bool):
                 numbers[position] = float(given)
+                arrays.drop(position)
             elif isinstance(given, Value):
                 numbers[position] = given.data
+                arrays.drop(position)
             else:
                 column = as_batch_column(given, self, position)
                 if column is None:
                     numbers[position] = float(given)
+                    arrays.drop(position)
                 else:
-                    arrays[position] = column
+                    arrays.add_column(position, column)
         return numbers, arrays
 
     def _resolve_block(
@@ -460,19 +470,26 @@ class Program:
         keys: tuple[Value | str, ...],
         given: Any,
         numbers: list[float],
-        arrays: dict[int, Any],
+        arrays: BatchFeed,
     ) -> None:
-        """A tuple of inputs fed one row of numbers, or a matrix with a row per sample."""
+        """A tuple of inputs fed one row of numbers, or a matrix with a row per sample.
+
+        A matrix stays one block on its way to the batched run: its columns are
+        not split apart only to be joined again.
+        """
         from microgradient.batch import as_block
 
-        positions = [self._position(key) for key in keys]
+        positions = self._block_positions.get(keys)
+        if positions is None:
+            positions = tuple(self._position(key) for key in keys)
+            self._block_positions[keys] = positions
         block = as_block(given, len(positions))
         if block.ndim == 1:
             for position, x in zip(positions, block.tolist()):
                 numbers[position] = float(x)
+                arrays.drop(position)
         else:
-            for j, position in enumerate(positions):
-                arrays[position] = block[:, j]
+            arrays.add_block(positions, block)
 
     def _position(self, key: Value | str) -> int:
         if isinstance(key, Value):

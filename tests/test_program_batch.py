@@ -264,3 +264,88 @@ def test_a_tuple_of_inputs_takes_a_matrix_with_a_row_per_sample() -> None:
     assert one.value == pytest.approx(float(by_block.value[0]), rel=1e-12)
     with pytest.raises(TracingError, match=r"\(samples, 2\) matrix"):
         program.run({tuple(xs): np.ones((3, 3))})
+
+
+def per_sample(program: mg.Program, columns: dict[Value, list[float]], numbers: Any) -> Any:
+    """Values and gradients of ``program`` run sample by sample (the per-sample replay)."""
+    size = len(next(iter(columns.values())))
+    runs = [program.run({**numbers, **{v: c[s] for v, c in columns.items()}}) for s in range(size)]
+    values = [r.value for r in runs]
+    grads = {v: [r.grads[v] for r in runs] for v in program.inputs}
+    return values, grads
+
+
+def test_block_feeds_mix_with_columns_and_numbers_in_any_order() -> None:
+    a, b, c, d = (Value(0.0, label=n) for n in "abcd")
+    w = Value(0.7, label="w")
+    program = mg.trace((w * a - c).tanh() * b + mg.dot([a, c, d], [w, b, a]) + d * d)
+    rows = np.array([[0.3, -1.0], [0.5, 2.0], [-0.2, 0.1]])
+    column = np.array([1.5, -0.5, 0.25])
+    feed = {(c, a): rows, b: column, d: 0.4}  # a permuted block, a column, a number
+    result = program.run(feed)
+    values, grads = per_sample(
+        program, {c: rows[:, 0].tolist(), a: rows[:, 1].tolist(), b: column.tolist()}, {d: 0.4}
+    )
+    assert np.allclose(result.value, values, rtol=1e-13)
+    for leaf in (a, b, c):
+        assert np.allclose(result.grads[leaf], grads[leaf], rtol=1e-13)
+    for leaf in (d, w):
+        assert result.grads[leaf] == pytest.approx(sum(grads[leaf]), rel=1e-13)
+    # a later feed replaces an earlier one, whether a column of a block or a whole input
+    replaced = program.run({(c, a): rows, b: column, d: 0.4, a: 2.0, (b, d): rows[:, ::-1]})
+    values, grads = per_sample(
+        program, {c: rows[:, 0].tolist(), b: rows[:, 1].tolist(), d: rows[:, 0].tolist()}, {a: 2.0}
+    )
+    assert np.allclose(replaced.value, values, rtol=1e-13)
+    assert isinstance(replaced.grads[a], float)
+    assert replaced.grads[a] == pytest.approx(sum(grads[a]), rel=1e-13)
+    assert np.allclose(replaced.grads[d], grads[d], rtol=1e-13)
+
+
+def test_repeated_operands_add_their_gradients() -> None:
+    x, y = Value(0.0, label="x"), Value(0.0, label="y")
+    w, v = Value(0.5, label="w"), Value(-2.0, label="v")
+    # w and x each appear twice among the gathered operands of one group
+    program = mg.trace(mg.dot([w, w, v], [x, y, x]) * mg.sum([x, x, y, w, w]))
+    xs, ys = [0.5, -1.0, 3.0], [2.0, 0.25, -0.5]
+    result = program.run({x: np.array(xs), y: np.array(ys)})
+    values, grads = per_sample(program, {x: xs, y: ys}, {})
+    assert np.allclose(result.value, values, rtol=1e-13)
+    assert np.allclose(result.grads[x], grads[x], rtol=1e-13)
+    assert np.allclose(result.grads[y], grads[y], rtol=1e-13)
+    for leaf in (w, v):
+        assert result.grads[leaf] == pytest.approx(sum(grads[leaf]), rel=1e-13)
+
+
+@needs_torch
+def test_torch_blocks_mixed_with_columns_match_numpy() -> None:
+    model, xs, target, loss = mlp_loss([4, 3, 1])
+    program = mg.trace(loss)
+    points = np.array([[0.1, 0.2], [0.3, -0.4], [-1.0, 0.5]])
+    targets = np.array([0.0, 1.0, -1.0])
+    params = mg.Parameters(model.parameters()[1:])
+    reference = program.run({tuple(xs[::-1]): points, target: targets})
+    result = program.run(
+        {tuple(xs[::-1]): torch.tensor(points), target: torch.tensor(targets)}, parameters=params
+    )
+    assert isinstance(result.value, torch.Tensor)
+    assert np.allclose(result.value.numpy(), reference.value, rtol=1e-12)
+    assert np.allclose(result.grads[xs[0]].numpy(), reference.grads[xs[0]], rtol=1e-12)
+    expected = [reference.grads[p] for p in params.values]
+    assert np.allclose(np.asarray(params.grad), expected, rtol=1e-12, atol=1e-15)
+    first = model.parameters()[0]
+    assert result.grads[first] == pytest.approx(reference.grads[first], rel=1e-12)
+
+
+def test_weights_and_a_penalty_on_all_parameters_are_read_as_spans() -> None:
+    model = nn.MLP(3, [4, 2], seed=0)
+    xs = [Value(0.0, label=f"x{i}") for i in range(3)]
+    params = model.parameters()
+    program = mg.trace(mg.sum(model(xs)) + 1e-3 * mg.dot(params, params))
+    plan = plan_for(program, frozenset(program._position(x) for x in xs))
+    weights = [group.gathers[0] for group in plan.groups if group.kind == "dot"]
+    assert len(weights) == 3  # two layers and the penalty
+    for gather in weights:
+        assert [source.read is not None for source in gather.sources] == [True]
+    order = plan.parameter_order(mg.Parameters(params))
+    assert order is not None and order.gather is None  # the parameters' array as it is
