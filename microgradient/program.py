@@ -55,6 +55,7 @@ from microgradient.primitives import (
     operation_forward,
     operation_slopes,
     primitive,
+    scalar_chain_term,
     scalar_expression,
     scalar_names,
 )
@@ -706,9 +707,7 @@ class _StraightLine:
             else:
                 k, scaled = _dot_split(instruction)
                 terms = [f"{arg_names[i]} * {arg_names[k + i]}" for i in range(k)]
-                terms += [
-                    f"{number_literal(w)} * {arg_names[2 * k + j]}" for j, w in enumerate(scaled)
-                ]
+                terms += [_scaled(w, arg_names[2 * k + j]) for j, w in enumerate(scaled)]
             if c is not None:
                 terms.append(number_literal(c))
             yield f"    {target} = {_total(terms)}"
@@ -731,6 +730,7 @@ class _StraightLine:
         arg_names = [self.names[a] for a in args]
         setup: list[str] = []
         guarded = False
+        written: list[str | None] = [None] * len(args)  # terms not of the form upstream * local
         if op == "sum":
             locals_ = ["1.0"] * len(args)
         elif op == "dot":
@@ -740,35 +740,36 @@ class _StraightLine:
             guarded = len(args) > 2
         elif (entry := primitive(op, len(args))) is not None:
             operands = self.operands(instruction)
-            locals_ = [
-                scalar_expression(d, operands, instruction.constant) for d in entry.derivatives
-            ]
+            c = instruction.constant
+            locals_ = [scalar_expression(d, operands, c) for d in entry.derivatives]
             guarded = entry.unbounded and any("_inf" in local for local in locals_)
+            written = [scalar_chain_term(upstream, d, operands, c) for d in entry.derivatives]
         else:  # a registered Operation: its derivatives, called like the eager engine's
             call_args = ", ".join([*arg_names, self.names[instruction.slot]])
             setup = [f"_local = _derivatives_{index}({call_args})"]
             locals_ = [f"_local[{j}]" for j in range(len(args))]
             guarded = True
         indent = "    "
+        fresh = [slot for slot in dict.fromkeys(args) if slot not in assigned]
         if guarded:
-            for slot in args:
-                if slot not in assigned:
-                    yield f"    grad_{self.names[slot]} = 0.0"
-                    assigned.add(slot)
             # as in the eager engine, a zero gradient is not multiplied by local derivatives
             # (which may be infinite)
             yield f"    if {upstream} != 0.0:"
             indent = "        "
         for line in setup:
             yield f"{indent}{line}"
-        for slot, local in zip(args, locals_):
-            term = _times(upstream, local)
+        for slot, local, term in zip(args, locals_, written):
+            term = _times(upstream, local) if term is None else term
             target = f"grad_{self.names[slot]}"
             if slot in assigned:
                 yield f"{indent}{target} += {term}"
             else:
                 yield f"{indent}{target} = {term}"
                 assigned.add(slot)
+        if guarded and fresh:
+            yield "    else:"
+            for slot in fresh:
+                yield f"        grad_{self.names[slot]} = 0.0"
 
 
 # Longer sums are written as one call: Python's compiler nests a + b + ... one level per term.
@@ -782,6 +783,10 @@ def _total(terms: list[str]) -> str:
     if len(terms) <= PLAIN_SUM_LIMIT:
         return " + ".join(terms)
     return f"_sum([{', '.join(terms)}])"
+
+
+def _scaled(coefficient: float, name: str) -> str:
+    return name if coefficient == 1.0 else f"{number_literal(coefficient)} * {name}"
 
 
 def _times(upstream: str, local: str) -> str:

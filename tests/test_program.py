@@ -278,6 +278,50 @@ def test_zero_times_infinity_is_zero_in_the_chain_rule_as_in_the_engine(make) ->
     assert same(result.grads[x], x.grad), (result.grads[x], x.grad)
 
 
+@pytest.mark.parametrize(
+    ("piecewise", "x"),
+    [
+        (lambda x: x.relu(), -1.0),
+        (lambda x: x.relu(), 0.0),
+        (abs, 0.0),
+        (abs, -2.0),
+        (lambda x: mg.max(x, 0.5), 0.0),
+        (lambda x: mg.min(x, 0.0), 0.0),  # a tie: half of an infinite gradient
+        (lambda x: mg.max(x, x * 2.0), 1.0),
+    ],
+)
+def test_piecewise_slopes_stop_an_infinite_gradient_in_the_straight_line_code(
+    piecewise, x: float
+) -> None:  # type: ignore[no-untyped-def]
+    leaf, y = Value(x, label="x"), Value(math.inf, label="y")
+    root = piecewise(leaf) * y + y
+    root.backward()
+    program = mg.trace(root)
+    assert " if " in program.source.split("# backward")[1]  # the slope is a branch
+    # the compiled code itself, without the exact fallback that run() has for nan gradients
+    value, grads = program._replay([v.data for v in program.inputs], 1.0)
+    assert same(value, root.data)
+    for input_, grad in zip(program.inputs, grads):
+        assert same(grad, input_.grad), (input_.label, grad, input_.grad)
+
+
+def test_a_flat_slope_is_written_as_a_branch() -> None:
+    x = Value(1.0, label="x")
+    source = mg.trace(x.relu() + abs(x)).source
+    assert "grad_x = grad_h2 if x > 0.0 else -grad_h2 if x < 0.0 else 0.0" in source
+    assert "grad_x += grad_h1 if x > 0.0 else 0.0" in source
+
+
+def test_a_dot_skipped_for_a_zero_gradient_gives_its_operands_zero() -> None:
+    w, x = Value(2.0, label="w"), Value(-1.0, label="x")
+    root = mg.dot([w, x], [x, w]).relu()  # relu'(-4) = 0: the dot's lines are skipped
+    root.backward()
+    program = mg.trace(root)
+    assert "    else:\n        grad_w = 0.0\n        grad_x = 0.0" in program.source
+    assert_agrees(program, [w, x], root)
+    assert program.run({x: 1.0}).grads[w] == 2.0
+
+
 @mg.operation
 def reciprocal_slope(x: float) -> float:
     """An operation whose derivative fails at 0, as user code may."""
