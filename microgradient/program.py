@@ -410,17 +410,17 @@ class Program:
             from microgradient.batch import run_batch
 
             return run_batch(self, numbers, arrays, gradient, parameters)
-        if parameters is not None:
-            positions = parameters.positions_in(self)
-            for position, x in zip(positions, parameters.data.tolist()):
-                numbers[position] = x
-        result = self._run_one(numbers, float(gradient))
-        if parameters is not None:
-            grads = dict(result.grads)
-            found = [grads.pop(v) for v in parameters.values]
-            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
-            result = Result(result.value, grads)
-        return result
+        if parameters is None:
+            value, grads = self._run_one(numbers, float(gradient))
+            return Result(value, dict(zip(self.inputs, grads)))
+        positions, others = parameters._placement(self)
+        for position, x in zip(positions, parameters.data.tolist()):
+            numbers[position] = x
+        value, grads = self._run_one(numbers, float(gradient))
+        xp = parameters.xp
+        parameters.grad = xp.asarray(list(map(grads.__getitem__, positions)), dtype=xp.float64)
+        inputs = self.inputs
+        return Result(value, {inputs[position]: grads[position] for position in others})
 
     def _resolve_feed(
         self, feed: Feed | None, parameters: Parameters | None
@@ -521,7 +521,8 @@ class Program:
 
         return compile_kernels(self)
 
-    def _run_one(self, numbers: list[float], gradient: float) -> Result:
+    def _run_one(self, numbers: list[float], gradient: float) -> tuple[float, tuple[float, ...]]:
+        """The output and the inputs' gradients (in input order) for one sample."""
         try:
             value, grads = self._replay(numbers, gradient)
         except MicrogradientError:
@@ -533,7 +534,7 @@ class Program:
             # an infinite or nan gradient: the straight-line code may have multiplied zero by
             # an infinity, which the engine's chain rule skips (0 * inf = 0)
             value, grads = self._exact_replay(numbers, gradient)
-        return Result(value, dict(zip(self.inputs, grads)))
+        return value, grads
 
     def _diagnose(self, numbers: list[float], gradient: float, error: Exception) -> Exception:
         """Find the instruction behind a float error of the fast path and describe it."""
