@@ -28,6 +28,7 @@ program(w, x):
 
 from __future__ import annotations
 
+import heapq
 import keyword
 import unicodedata
 import weakref
@@ -667,31 +668,67 @@ def _straight_line_source(program: Program) -> str:
 
 
 class _StraightLine:
-    """Writes a program as one Python function ``forward_backward(inputs, gradient)``."""
+    """Writes a program as one Python function ``forward_backward(inputs, gradient)``.
+
+    A large program's intermediate gradients live in a few reused *registers*
+    (``_g0``, ``_g1``, ...) declared first: CPython reads and writes its first 256
+    local variables with one-byte instructions and the others with two, noticeably
+    slower. Small programs, the ones people read, keep ``grad_`` + name throughout.
+    """
 
     def __init__(self, program: Program) -> None:
         self.program = program
         self.names = program.names
+        self.use_registers = len(self.names) > GRADIENT_REGISTERS_PAST
+        self.register_of: dict[int, str] = {}  # slot -> the register holding its gradient
+        self.free_registers: list[int] = []  # a heap: the lowest free register is reused first
+        self.register_count = 0
+        self.inputs = frozenset(program.input_slots)
 
     def lines(self) -> Iterator[str]:
         program, names = self.program, self.names
         inputs = [names[s] for s in program.input_slots]
+        backward = [f"    {self.new_gradient(program.output)} = gradient"]
+        assigned = {program.output}
+        for index in range(len(program.instructions) - 1, -1, -1):
+            backward.extend(self.backward(index, program.instructions[index], assigned))
         yield "def forward_backward(inputs, gradient):"
+        if self.register_count:
+            # named first, so that they are among the first 256 local variables
+            declared = [f"_g{n}" for n in range(min(self.register_count, 254))]
+            yield f"    {' = '.join(declared)} = 0.0"
         yield f"    {', '.join(inputs)}{',' if len(inputs) == 1 else ''} = inputs"
         yield "    # forward"
         for index, instruction in enumerate(program.instructions):
             yield from self.forward(index, instruction)
         yield "    # backward"
-        output = names[program.output]
-        yield f"    grad_{output} = gradient"
-        assigned = {program.output}
-        for index in range(len(program.instructions) - 1, -1, -1):
-            yield from self.backward(index, program.instructions[index], assigned)
+        yield from backward
         for slot in program.input_slots:
             if slot not in assigned:  # an input no instruction uses
                 yield f"    grad_{names[slot]} = 0.0"
         grads = ", ".join(f"grad_{name}" for name in inputs)
+        output = names[program.output]
         yield f"    return {output}, ({grads}{',' if len(inputs) == 1 else ''})"
+
+    def gradient(self, slot: int) -> str:
+        """The variable holding the gradient of ``slot``."""
+        return self.register_of.get(slot) or f"grad_{self.names[slot]}"
+
+    def new_gradient(self, slot: int) -> str:
+        """The variable for the gradient of ``slot``, which gets its first contribution now."""
+        if self.use_registers and slot not in self.inputs:
+            if self.free_registers:
+                number = heapq.heappop(self.free_registers)
+            else:
+                number, self.register_count = self.register_count, self.register_count + 1
+            self.register_of[slot] = f"_g{number}"
+        return self.gradient(slot)
+
+    def release_gradient(self, slot: int) -> None:
+        """``slot``'s gradient has been passed on: its register may hold another."""
+        register = self.register_of.pop(slot, None)
+        if register is not None:
+            heapq.heappush(self.free_registers, int(register[2:]))
 
     def operands(self, instruction: Instruction) -> dict[str, str]:
         fields = dict(zip(("a", "b"), (self.names[a] for a in instruction.args)))
@@ -726,7 +763,7 @@ class _StraightLine:
 
     def backward(self, index: int, instruction: Instruction, assigned: set[int]) -> Iterator[str]:
         """Chain-rule lines sending ``instruction``'s gradient to its operands."""
-        upstream = f"grad_{self.names[instruction.slot]}"
+        upstream = self.gradient(instruction.slot)
         op, args = instruction.op, instruction.args
         arg_names = [self.names[a] for a in args]
         setup: list[str] = []
@@ -761,17 +798,21 @@ class _StraightLine:
             yield f"{indent}{line}"
         for slot, local, term in zip(args, locals_, written):
             term = _times(upstream, local) if term is None else term
-            target = f"grad_{self.names[slot]}"
             if slot in assigned:
-                yield f"{indent}{target} += {term}"
+                yield f"{indent}{self.gradient(slot)} += {term}"
             else:
-                yield f"{indent}{target} = {term}"
+                yield f"{indent}{self.new_gradient(slot)} = {term}"
                 assigned.add(slot)
         if guarded and fresh:
             yield "    else:"
             for slot in fresh:
-                yield f"        grad_{self.names[slot]} = 0.0"
+                yield f"        {self.gradient(slot)} = 0.0"
+        self.release_gradient(instruction.slot)
 
+
+# Programs with more names than this (each has a gradient too: twice as many locals as CPython
+# numbers with one byte) keep their intermediate gradients in registers
+GRADIENT_REGISTERS_PAST = 128
 
 # Longer sums are written as one call: Python's compiler nests a + b + ... one level per term.
 PLAIN_SUM_LIMIT = 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -74,6 +75,62 @@ def test_program_matches_eager_at_other_points(recipe, traced_at, point) -> None
     assert same(result.value, ref_root.data)
     for leaf, ref in zip(leaves, ref_leaves):
         assert same(result.grads.get(leaf, 0.0), ref.grad)
+
+
+def replay_with_registers(program: Program, numbers: list[float], registers: bool):  # type: ignore[no-untyped-def]
+    """The straight-line replay of ``program``, generated with or without gradient registers."""
+    from microgradient import program as module
+
+    with mock.patch.object(module, "GRADIENT_REGISTERS_PAST", 0 if registers else 10**9):
+        fresh = Program(
+            program.inputs,
+            program.input_slots,
+            program.columns,
+            program.labels,
+            program.output,
+            program.operations,
+        )
+        assert ("_g0 = gradient" in fresh.source) == registers
+        return fresh._replay(numbers, 1.0)
+
+
+def same_floats(x: tuple[float, ...], y: tuple[float, ...]) -> bool:
+    return len(x) == len(y) and all(a == b or (a != a and b != b) for a, b in zip(x, y))
+
+
+@SETTINGS
+@given(recipes(), st.lists(leaf_values, min_size=3, max_size=3))
+def test_gradient_registers_compute_exactly_what_named_gradients_do(recipe, point) -> None:  # type: ignore[no-untyped-def]
+    made = eager(recipe, point)
+    if made is None or made[3] is not None:
+        return
+    program = mg.trace(made[1])
+    numbers = [leaf.data for leaf in program.inputs]
+    value, grads = replay_with_registers(program, numbers, registers=True)
+    named_value, named_grads = replay_with_registers(program, numbers, registers=False)
+    assert same_floats((value, *grads), (named_value, *named_grads))
+
+
+def test_a_large_program_keeps_its_gradients_in_registers() -> None:
+    model = mg.nn.MLP(3, [8, 8, 1], activation="relu", seed=1)
+    xs = [[Value(float(i + j) / 7 - 1.0) for j in range(3)] for i in range(6)]
+    root = mg.nn.hinge([model(x) for x in xs], [1, -1, 1, -1, 1, -1])
+    root.backward()
+    program = mg.trace(root)
+    assert "_g0 = gradient" in program.source
+    code = program._replay.__code__  # type: ignore[attr-defined]
+    assert code.co_varnames.index("_g0") < 256  # declared before everything else
+    assert_agrees(program, model.parameters(), root)
+    small = mg.trace(Value(2.0, label="x").tanh())
+    assert "_g" not in small.source
+
+
+def test_a_register_is_reused_only_after_its_gradient_is_passed_on() -> None:
+    a, b = Value(2.0), Value(3.0)
+    program = mg.trace((a * b + a).tanh() * b)  # b's gradient has two parts, far apart
+    value, grads = replay_with_registers(program, [2.0, 3.0], registers=True)
+    named_value, named_grads = replay_with_registers(program, [2.0, 3.0], registers=False)
+    assert same_floats((value, *grads), (named_value, *named_grads))
 
 
 @settings(max_examples=40, deadline=None)
