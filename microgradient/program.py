@@ -684,14 +684,20 @@ class _StraightLine:
         self.free_registers: list[int] = []  # a heap: the lowest free register is reused first
         self.register_count = 0
         self.inputs = frozenset(program.input_slots)
+        self.assigned: set[int] = set()  # slots whose gradient has had a contribution
+        self.first_assigned: list[int] = []  # the same slots, in the order of the lines
+        self.passed_on: set[int] = set()  # slots whose backward lines are written
+        self.body_of: dict[int, int] = {}  # instruction index -> the guard its lines are in
+        self.contents: dict[int, list[int]] = {}
+        self.place()
 
     def lines(self) -> Iterator[str]:
         program, names = self.program, self.names
         inputs = [names[s] for s in program.input_slots]
+        self.assigned.add(program.output)
         backward = [f"    {self.new_gradient(program.output)} = gradient"]
-        assigned = {program.output}
-        for index in range(len(program.instructions) - 1, -1, -1):
-            backward.extend(self.backward(index, program.instructions[index], assigned))
+        for index in self.contents.get(_TOP, []):
+            backward.extend(self.backward(index, depth=1))
         yield "def forward_backward(inputs, gradient):"
         if self.register_count:
             # named first, so that they are among the first 256 local variables
@@ -704,11 +710,56 @@ class _StraightLine:
         yield "    # backward"
         yield from backward
         for slot in program.input_slots:
-            if slot not in assigned:  # an input no instruction uses
+            if slot not in self.assigned:  # an input no instruction uses
                 yield f"    grad_{names[slot]} = 0.0"
         grads = ", ".join(f"grad_{name}" for name in inputs)
         output = names[program.output]
         yield f"    return {output}, ({grads}{',' if len(inputs) == 1 else ''})"
+
+    def place(self) -> None:
+        """Put each instruction's backward lines in the innermost guard around all its uses.
+
+        A guard (``if grad != 0.0:``) skips the lines of an instruction whose
+        gradient is zero; the lines of every instruction used only inside it go
+        inside it too, since a gradient made only of skipped contributions is zero,
+        which the eager engine does not pass on either. Fills :attr:`contents`: per
+        guard (keyed by its instruction's index, or ``_TOP``), the instructions
+        inside it, in backward order.
+        """
+        instructions = self.program.instructions
+        index_of = {instruction.slot: i for i, instruction in enumerate(instructions)}
+        uses: dict[int, set[int]] = {}
+        for i, instruction in enumerate(instructions):
+            for slot in instruction.args:
+                if slot in index_of:
+                    uses.setdefault(index_of[slot], set()).add(i)
+        depth = {_TOP: 0}
+        for i in range(len(instructions) - 1, -1, -1):
+            body = _TOP
+            users = iter(uses.get(i, ()))
+            for user in users:
+                body = self.inner_body(user, depth)
+                break
+            for user in users:
+                body = self.common_body(body, self.inner_body(user, depth), depth)
+            self.body_of[i] = body
+            self.contents.setdefault(body, []).append(i)
+            if self.guarded(i) and depth[body] < MAX_NESTING:
+                depth[i] = depth[body] + 1
+
+    def inner_body(self, index: int, depth: dict[int, int]) -> int:
+        """The guard that instruction ``index``'s contributions are written in."""
+        return index if index in depth else self.body_of[index]
+
+    def common_body(self, one: int, other: int, depth: dict[int, int]) -> int:
+        """The innermost guard around both guards ``one`` and ``other``."""
+        while depth[one] > depth[other]:
+            one = self.body_of[one]
+        while depth[other] > depth[one]:
+            other = self.body_of[other]
+        while one != other:
+            one, other = self.body_of[one], self.body_of[other]
+        return one
 
     def gradient(self, slot: int) -> str:
         """The variable holding the gradient of ``slot``."""
@@ -761,54 +812,86 @@ class _StraightLine:
                 yield f"    if {condition}: _fail({index}, {j}, ({', '.join(arg_names)},))"
         yield f"    {target} = {scalar_expression(entry.forward, operands, c)}"
 
-    def backward(self, index: int, instruction: Instruction, assigned: set[int]) -> Iterator[str]:
-        """Chain-rule lines sending ``instruction``'s gradient to its operands."""
+    def guarded(self, index: int) -> bool:
+        """Whether instruction ``index`` skips its lines when its gradient is zero."""
+        instruction = self.program.instructions[index]
+        op, args = instruction.op, instruction.args
+        if op == "sum":
+            return False
+        if op == "dot":  # a neuron behind an inactive relu gets a zero gradient
+            return len(args) > 2
+        entry = primitive(op, len(args))
+        if entry is None:  # a registered Operation: its derivatives may be anything
+            return True
+        if not entry.unbounded:
+            return False
+        # an infinite slope is not multiplied by a zero gradient
+        operands = self.operands(instruction)
+        return any(
+            "_inf" in scalar_expression(d, operands, instruction.constant)
+            for d in entry.derivatives
+        )
+
+    def backward(self, index: int, depth: int) -> Iterator[str]:
+        """Chain-rule lines sending instruction ``index``'s gradient to its operands.
+
+        The lines of instructions nested under it follow, inside its guard if it has
+        one; ``depth`` is the indentation level.
+        """
+        instruction = self.program.instructions[index]
         upstream = self.gradient(instruction.slot)
         op, args = instruction.op, instruction.args
         arg_names = [self.names[a] for a in args]
         setup: list[str] = []
-        guarded = False
         written: list[str | None] = [None] * len(args)  # terms not of the form upstream * local
         if op == "sum":
             locals_ = ["1.0"] * len(args)
         elif op == "dot":
             k, scaled = _dot_split(instruction)
             locals_ = arg_names[k : 2 * k] + arg_names[:k] + [number_literal(w) for w in scaled]
-            # a neuron behind an inactive relu gets a zero gradient: skip its many lines
-            guarded = len(args) > 2
         elif (entry := primitive(op, len(args))) is not None:
             operands = self.operands(instruction)
             c = instruction.constant
             locals_ = [scalar_expression(d, operands, c) for d in entry.derivatives]
-            guarded = entry.unbounded and any("_inf" in local for local in locals_)
             written = [scalar_chain_term(upstream, d, operands, c) for d in entry.derivatives]
         else:  # a registered Operation: its derivatives, called like the eager engine's
             call_args = ", ".join([*arg_names, self.names[instruction.slot]])
             setup = [f"_local = _derivatives_{index}({call_args})"]
             locals_ = [f"_local[{j}]" for j in range(len(args))]
-            guarded = True
-        indent = "    "
-        fresh = [slot for slot in dict.fromkeys(args) if slot not in assigned]
+        indent = "    " * depth
+        guarded = self.guarded(index)
+        first = len(self.first_assigned)
         if guarded:
             # as in the eager engine, a zero gradient is not multiplied by local derivatives
             # (which may be infinite)
-            yield f"    if {upstream} != 0.0:"
-            indent = "        "
+            yield f"{indent}if {upstream} != 0.0:"
+            indent += "    "
         for line in setup:
             yield f"{indent}{line}"
         for slot, local, term in zip(args, locals_, written):
             term = _times(upstream, local) if term is None else term
-            if slot in assigned:
+            if slot in self.assigned:
                 yield f"{indent}{self.gradient(slot)} += {term}"
             else:
                 yield f"{indent}{self.new_gradient(slot)} = {term}"
-                assigned.add(slot)
-        if guarded and fresh:
-            yield "    else:"
-            for slot in fresh:
-                yield f"        {self.gradient(slot)} = 0.0"
+                self.assigned.add(slot)
+                self.first_assigned.append(slot)
+        self.passed_on.add(instruction.slot)
         self.release_gradient(instruction.slot)
+        for inside in self.contents.get(index, []):
+            yield from self.backward(inside, depth + 1)
+        if guarded:
+            # the gradients that the skipped lines would have started, and are still needed
+            started = [s for s in self.first_assigned[first:] if s not in self.passed_on]
+            if started:
+                yield f"{indent[:-4]}else:"
+                for slot in started:
+                    yield f"{indent}{self.gradient(slot)} = 0.0"
 
+
+# Guards nest at most this deep (the Python parser allows 100 levels of indentation)
+MAX_NESTING = 40
+_TOP = -1  # the function's body, outside every guard
 
 # Programs with more names than this (each has a gradient too: twice as many locals as CPython
 # numbers with one byte) keep their intermediate gradients in registers

@@ -379,6 +379,46 @@ def test_a_dot_skipped_for_a_zero_gradient_gives_its_operands_zero() -> None:
     assert program.run({x: 1.0}).grads[w] == 2.0
 
 
+def two_neurons(w: Value, x: Value, y: Value) -> Value:
+    shared = (w * x).tanh()  # used by both neurons: its lines go after both of theirs
+    hidden = mg.dot([w, x, shared], [y, w, x]).relu()  # used by the outer neuron only
+    return mg.dot([hidden, shared, y], [w, x, shared]) + w
+
+
+@pytest.mark.parametrize(
+    "point", [(2.0, -1.0, 0.5), (2.0, 1.0, 0.5), (0.0, 1.0, 2.0), (1.0, 0.0, -3.0)]
+)
+def test_lines_used_only_under_a_zero_gradient_guard_are_skipped_with_it(
+    point: tuple[float, float, float],
+) -> None:
+    leaves = [Value(v, label=name) for v, name in zip(point, "wxy")]
+    root = two_neurons(*leaves)
+    root.backward()
+    program = mg.trace(two_neurons(*(Value(1.0, label=name) for name in "wxy")))
+    body = program.source.split("# backward")[1]
+    guards = [line for line in body.splitlines() if line.strip().startswith("if ")]
+    assert len(guards) == 2 and guards[1].startswith("        if ")  # one inside the other
+    result = program.run(dict(zip("wxy", point)))
+    assert same(result.value, root.data)
+    for leaf, grad in zip(leaves, result.grads.values()):
+        assert same(grad, leaf.grad), (point, leaf.label)
+
+
+def test_guards_nest_only_so_deep() -> None:
+    from microgradient.program import MAX_NESTING
+
+    x = Value(3.0, label="x")
+    y = x
+    for _ in range(MAX_NESTING + 30):  # every sqrt is guarded (its slope is infinite at 0)
+        y = (y + 1.0).sqrt()
+    y.backward()
+    program = mg.trace(y)
+    body = program.source.split("# backward")[1].splitlines()
+    deepest = max(len(line) - len(line.lstrip()) for line in body)
+    assert deepest == 4 * (MAX_NESTING + 2)  # the lines inside the innermost guard
+    assert_agrees(program, [x], y)
+
+
 @mg.operation
 def reciprocal_slope(x: float) -> float:
     """An operation whose derivative fails at 0, as user code may."""
