@@ -689,6 +689,7 @@ class _StraightLine:
         self.passed_on: set[int] = set()  # slots whose backward lines are written
         self.body_of: dict[int, int] = {}  # instruction index -> the guard its lines are in
         self.contents: dict[int, list[int]] = {}
+        self.has_guard = [False] * len(program.columns.slots)
         self.place()
 
     def lines(self) -> Iterator[str]:
@@ -697,7 +698,7 @@ class _StraightLine:
         self.assigned.add(program.output)
         backward = [f"    {self.new_gradient(program.output)} = gradient"]
         for index in self.contents.get(_TOP, []):
-            backward.extend(self.backward(index, depth=1))
+            self.backward(index, 1, backward)
         yield "def forward_backward(inputs, gradient):"
         if self.register_count:
             # named first, so that they are among the first 256 local variables
@@ -744,7 +745,8 @@ class _StraightLine:
                 body = self.common_body(body, self.inner_body(user, depth), depth)
             self.body_of[i] = body
             self.contents.setdefault(body, []).append(i)
-            if self.guarded(i) and depth[body] < MAX_NESTING:
+            self.has_guard[i] = guarded = self.guarded(i)
+            if guarded and depth[body] < MAX_NESTING:
                 depth[i] = depth[body] + 1
 
     def inner_body(self, index: int, depth: dict[int, int]) -> int:
@@ -832,11 +834,11 @@ class _StraightLine:
             for d in entry.derivatives
         )
 
-    def backward(self, index: int, depth: int) -> Iterator[str]:
+    def backward(self, index: int, depth: int, out: list[str]) -> None:
         """Chain-rule lines sending instruction ``index``'s gradient to its operands.
 
         The lines of instructions nested under it follow, inside its guard if it has
-        one; ``depth`` is the indentation level.
+        one; ``depth`` is the indentation level. The lines are appended to ``out``.
         """
         instruction = self.program.instructions[index]
         upstream = self.gradient(instruction.slot)
@@ -859,34 +861,34 @@ class _StraightLine:
             setup = [f"_local = _derivatives_{index}({call_args})"]
             locals_ = [f"_local[{j}]" for j in range(len(args))]
         indent = "    " * depth
-        guarded = self.guarded(index)
+        guarded = self.has_guard[index]
         first = len(self.first_assigned)
         if guarded:
             # as in the eager engine, a zero gradient is not multiplied by local derivatives
             # (which may be infinite)
-            yield f"{indent}if {upstream} != 0.0:"
+            out.append(f"{indent}if {upstream} != 0.0:")
             indent += "    "
         for line in setup:
-            yield f"{indent}{line}"
+            out.append(f"{indent}{line}")
         for slot, local, term in zip(args, locals_, written):
             term = _times(upstream, local) if term is None else term
             if slot in self.assigned:
-                yield f"{indent}{self.gradient(slot)} += {term}"
+                out.append(f"{indent}{self.gradient(slot)} += {term}")
             else:
-                yield f"{indent}{self.new_gradient(slot)} = {term}"
+                out.append(f"{indent}{self.new_gradient(slot)} = {term}")
                 self.assigned.add(slot)
                 self.first_assigned.append(slot)
         self.passed_on.add(instruction.slot)
         self.release_gradient(instruction.slot)
         for inside in self.contents.get(index, []):
-            yield from self.backward(inside, depth + 1)
+            self.backward(inside, depth + 1, out)
         if guarded:
             # the gradients that the skipped lines would have started, and are still needed
             started = [s for s in self.first_assigned[first:] if s not in self.passed_on]
             if started:
-                yield f"{indent[:-4]}else:"
+                out.append(f"{indent[:-4]}else:")
                 for slot in started:
-                    yield f"{indent}{self.gradient(slot)} = 0.0"
+                    out.append(f"{indent}{self.gradient(slot)} = 0.0")
 
 
 # Guards nest at most this deep (the Python parser allows 100 levels of indentation)
