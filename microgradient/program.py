@@ -734,15 +734,12 @@ class _StraightLine:
             for slot in instruction.args:
                 if slot in index_of:
                     uses.setdefault(index_of[slot], set()).add(i)
-        depth = {_TOP: 0}
+        depth = {_TOP: 0}  # of each guard that has instructions inside it
         for i in range(len(instructions) - 1, -1, -1):
-            body = _TOP
-            users = iter(uses.get(i, ()))
-            for user in users:
-                body = self.inner_body(user, depth)
-                break
-            for user in users:
-                body = self.common_body(body, self.inner_body(user, depth), depth)
+            body = _TOP  # the output's lines, which nothing uses, come first
+            for n, user in enumerate(uses.get(i, ())):
+                inner = self.inner_body(user, depth)
+                body = inner if n == 0 else self.common_body(body, inner, depth)
             self.body_of[i] = body
             self.contents.setdefault(body, []).append(i)
             self.has_guard[i] = guarded = self.guarded(i)
