@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import array_api_compat
 
@@ -303,7 +303,69 @@ def scalar_expression(template: str, names: dict[str, str], constant: float | No
     return text
 
 
-_TEMPLATE_NAMES = ("a", "b", "c", "out")
+def scalar_chain_term(
+    upstream: str, template: str, names: dict[str, str], constant: float | None
+) -> str | None:
+    """Python for ``upstream`` times the local derivative ``template``, for a piecewise slope.
+
+    When ``template`` is a ``where`` whose branches are all numbers (relu, abs, max,
+    min), the product goes into the branches, so that a flat piece contributes 0.0
+    whatever the upstream gradient (an infinite one too, as in the eager engine) and a
+    slope of 1 passes the gradient on unchanged. Otherwise None: write the product.
+
+    >>> scalar_chain_term("grad_h4", "where(a > 0.0, 1.0, 0.0)", {"a": "h3"}, None)
+    'grad_h4 if h3 > 0.0 else 0.0'
+    """
+    pattern = _chain_pattern(template)
+    if pattern is None:
+        return None
+    return scalar_expression(pattern, {**names, "g": upstream}, constant)
+
+
+@lru_cache(maxsize=256)
+def _chain_pattern(template: str) -> str | None:
+    """``g * template`` as a template with the product inside the branches, if they are numbers."""
+    tree = _parse(template)
+    if not _is_where(tree) or not all(map(_is_number, _branches(tree))):
+        return None
+    return ast.unparse(ast.fix_missing_locations(_times_branches(tree)))
+
+
+def _is_where(node: ast.expr) -> TypeGuard[ast.Call]:
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "where"
+    )
+
+
+def _branches(node: ast.expr) -> list[ast.expr]:
+    if not _is_where(node):
+        return [node]
+    return _branches(node.args[1]) + _branches(node.args[2])
+
+
+def _is_number(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, float)
+
+
+def _times_branches(node: ast.expr) -> ast.expr:
+    if _is_where(node):
+        condition, then, otherwise = node.args
+        branches = [_times_branches(then), _times_branches(otherwise)]
+        return ast.Call(func=node.func, args=[condition, *branches], keywords=[])
+    upstream = ast.Name(id="g", ctx=ast.Load())
+    value = ast.literal_eval(node)
+    if value == 0.0:
+        return ast.Constant(0.0)
+    if value == 1.0:
+        return upstream
+    if value == -1.0:
+        return ast.UnaryOp(op=ast.USub(), operand=upstream)
+    return ast.BinOp(left=upstream, op=ast.Mult(), right=node)
+
+
+_TEMPLATE_NAMES = ("a", "b", "c", "out", "g")
 
 
 @lru_cache(maxsize=4096)

@@ -28,6 +28,7 @@ program(w, x):
 
 from __future__ import annotations
 
+import heapq
 import keyword
 import unicodedata
 import weakref
@@ -55,6 +56,7 @@ from microgradient.primitives import (
     operation_forward,
     operation_slopes,
     primitive,
+    scalar_chain_term,
     scalar_expression,
     scalar_names,
 )
@@ -412,17 +414,17 @@ class Program:
             from microgradient.batch import run_batch
 
             return run_batch(self, numbers, arrays, gradient, parameters)
-        if parameters is not None:
-            positions = parameters.positions_in(self)
-            for position, x in zip(positions, parameters.data.tolist()):
-                numbers[position] = x
-        result = self._run_one(numbers, float(gradient))
-        if parameters is not None:
-            grads = dict(result.grads)
-            found = [grads.pop(v) for v in parameters.values]
-            parameters.grad = parameters.xp.asarray(found, dtype=parameters.xp.float64)
-            result = Result(result.value, grads)
-        return result
+        if parameters is None:
+            value, grads = self._run_one(numbers, float(gradient))
+            return Result(value, dict(zip(self.inputs, grads)))
+        positions, others = parameters._placement(self)
+        for position, x in zip(positions, parameters.data.tolist()):
+            numbers[position] = x
+        value, grads = self._run_one(numbers, float(gradient))
+        xp = parameters.xp
+        parameters.grad = xp.asarray(list(map(grads.__getitem__, positions)), dtype=xp.float64)
+        inputs = self.inputs
+        return Result(value, {inputs[position]: grads[position] for position in others})
 
     def _resolve_feed(
         self, feed: Feed | None, parameters: Parameters | None
@@ -533,7 +535,8 @@ class Program:
 
         return compile_kernels(self)
 
-    def _run_one(self, numbers: list[float], gradient: float) -> Result:
+    def _run_one(self, numbers: list[float], gradient: float) -> tuple[float, tuple[float, ...]]:
+        """The output and the inputs' gradients (in input order) for one sample."""
         try:
             value, grads = self._replay(numbers, gradient)
         except MicrogradientError:
@@ -545,7 +548,7 @@ class Program:
             # an infinite or nan gradient: the straight-line code may have multiplied zero by
             # an infinity, which the engine's chain rule skips (0 * inf = 0)
             value, grads = self._exact_replay(numbers, gradient)
-        return Result(value, dict(zip(self.inputs, grads)))
+        return value, grads
 
     def _diagnose(self, numbers: list[float], gradient: float, error: Exception) -> Exception:
         """Find the instruction behind a float error of the fast path and describe it."""
@@ -678,31 +681,117 @@ def _straight_line_source(program: Program) -> str:
 
 
 class _StraightLine:
-    """Writes a program as one Python function ``forward_backward(inputs, gradient)``."""
+    """Writes a program as one Python function ``forward_backward(inputs, gradient)``.
+
+    A large program's intermediate gradients live in a few reused *registers*
+    (``_g0``, ``_g1``, ...) declared first: CPython reads and writes its first 256
+    local variables with one-byte instructions and the others with two, noticeably
+    slower. Small programs, the ones people read, keep ``grad_`` + name throughout.
+    """
 
     def __init__(self, program: Program) -> None:
         self.program = program
         self.names = program.names
+        self.use_registers = len(self.names) > GRADIENT_REGISTERS_PAST
+        self.register_of: dict[int, str] = {}  # slot -> the register holding its gradient
+        self.free_registers: list[int] = []  # a heap: the lowest free register is reused first
+        self.register_count = 0
+        self.inputs = frozenset(program.input_slots)
+        self.assigned: set[int] = set()  # slots whose gradient has had a contribution
+        self.first_assigned: list[int] = []  # the same slots, in the order of the lines
+        self.passed_on: set[int] = set()  # slots whose backward lines are written
+        self.body_of: dict[int, int] = {}  # instruction index -> the guard its lines are in
+        self.contents: dict[int, list[int]] = {}
+        self.has_guard = [False] * len(program.columns.slots)
+        self.place()
 
     def lines(self) -> Iterator[str]:
         program, names = self.program, self.names
         inputs = [names[s] for s in program.input_slots]
+        self.assigned.add(program.output)
+        backward = [f"    {self.new_gradient(program.output)} = gradient"]
+        for index in self.contents.get(_TOP, []):
+            self.backward(index, 1, backward)
         yield "def forward_backward(inputs, gradient):"
+        if self.register_count:
+            # named first, so that they are among the first 256 local variables
+            declared = [f"_g{n}" for n in range(min(self.register_count, 254))]
+            yield f"    {' = '.join(declared)} = 0.0"
         yield f"    {', '.join(inputs)}{',' if len(inputs) == 1 else ''} = inputs"
         yield "    # forward"
         for index, instruction in enumerate(program.instructions):
             yield from self.forward(index, instruction)
         yield "    # backward"
-        output = names[program.output]
-        yield f"    grad_{output} = gradient"
-        assigned = {program.output}
-        for index in range(len(program.instructions) - 1, -1, -1):
-            yield from self.backward(index, program.instructions[index], assigned)
+        yield from backward
         for slot in program.input_slots:
-            if slot not in assigned:  # an input no instruction uses
+            if slot not in self.assigned:  # an input no instruction uses
                 yield f"    grad_{names[slot]} = 0.0"
         grads = ", ".join(f"grad_{name}" for name in inputs)
+        output = names[program.output]
         yield f"    return {output}, ({grads}{',' if len(inputs) == 1 else ''})"
+
+    def place(self) -> None:
+        """Put each instruction's backward lines in the innermost guard around all its uses.
+
+        A guard (``if grad != 0.0:``) skips the lines of an instruction whose
+        gradient is zero; the lines of every instruction used only inside it go
+        inside it too, since a gradient made only of skipped contributions is zero,
+        which the eager engine does not pass on either. Fills :attr:`contents`: per
+        guard (keyed by its instruction's index, or ``_TOP``), the instructions
+        inside it, in backward order.
+        """
+        instructions = self.program.instructions
+        index_of = {instruction.slot: i for i, instruction in enumerate(instructions)}
+        uses: dict[int, set[int]] = {}
+        for i, instruction in enumerate(instructions):
+            for slot in instruction.args:
+                if slot in index_of:
+                    uses.setdefault(index_of[slot], set()).add(i)
+        depth = {_TOP: 0}  # of each guard that has instructions inside it
+        for i in range(len(instructions) - 1, -1, -1):
+            body = _TOP  # the output's lines, which nothing uses, come first
+            for n, user in enumerate(uses.get(i, ())):
+                inner = self.inner_body(user, depth)
+                body = inner if n == 0 else self.common_body(body, inner, depth)
+            self.body_of[i] = body
+            self.contents.setdefault(body, []).append(i)
+            self.has_guard[i] = guarded = self.guarded(i)
+            if guarded and depth[body] < MAX_NESTING:
+                depth[i] = depth[body] + 1
+
+    def inner_body(self, index: int, depth: dict[int, int]) -> int:
+        """The guard that instruction ``index``'s contributions are written in."""
+        return index if index in depth else self.body_of[index]
+
+    def common_body(self, one: int, other: int, depth: dict[int, int]) -> int:
+        """The innermost guard around both guards ``one`` and ``other``."""
+        while depth[one] > depth[other]:
+            one = self.body_of[one]
+        while depth[other] > depth[one]:
+            other = self.body_of[other]
+        while one != other:
+            one, other = self.body_of[one], self.body_of[other]
+        return one
+
+    def gradient(self, slot: int) -> str:
+        """The variable holding the gradient of ``slot``."""
+        return self.register_of.get(slot) or f"grad_{self.names[slot]}"
+
+    def new_gradient(self, slot: int) -> str:
+        """The variable for the gradient of ``slot``, which gets its first contribution now."""
+        if self.use_registers and slot not in self.inputs:
+            if self.free_registers:
+                number = heapq.heappop(self.free_registers)
+            else:
+                number, self.register_count = self.register_count, self.register_count + 1
+            self.register_of[slot] = f"_g{number}"
+        return self.gradient(slot)
+
+    def release_gradient(self, slot: int) -> None:
+        """``slot``'s gradient has been passed on: its register may hold another."""
+        register = self.register_of.pop(slot, None)
+        if register is not None:
+            heapq.heappush(self.free_registers, int(register[2:]))
 
     def operands(self, instruction: Instruction) -> dict[str, str]:
         fields = dict(zip(("a", "b"), (self.names[a] for a in instruction.args)))
@@ -719,9 +808,7 @@ class _StraightLine:
             else:
                 k, scaled = _dot_split(instruction)
                 terms = [f"{arg_names[i]} * {arg_names[k + i]}" for i in range(k)]
-                terms += [
-                    f"{number_literal(w)} * {arg_names[2 * k + j]}" for j, w in enumerate(scaled)
-                ]
+                terms += [_scaled(w, arg_names[2 * k + j]) for j, w in enumerate(scaled)]
             if c is not None:
                 terms.append(number_literal(c))
             yield f"    {target} = {_total(terms)}"
@@ -737,52 +824,90 @@ class _StraightLine:
                 yield f"    if {condition}: _fail({index}, {j}, ({', '.join(arg_names)},))"
         yield f"    {target} = {scalar_expression(entry.forward, operands, c)}"
 
-    def backward(self, index: int, instruction: Instruction, assigned: set[int]) -> Iterator[str]:
-        """Chain-rule lines sending ``instruction``'s gradient to its operands."""
-        upstream = f"grad_{self.names[instruction.slot]}"
+    def guarded(self, index: int) -> bool:
+        """Whether instruction ``index`` skips its lines when its gradient is zero."""
+        instruction = self.program.instructions[index]
+        op, args = instruction.op, instruction.args
+        if op == "sum":
+            return False
+        if op == "dot":  # a neuron behind an inactive relu gets a zero gradient
+            return len(args) > 2
+        entry = primitive(op, len(args))
+        if entry is None:  # a registered Operation: its derivatives may be anything
+            return True
+        if not entry.unbounded:
+            return False
+        # an infinite slope is not multiplied by a zero gradient
+        operands = self.operands(instruction)
+        return any(
+            "_inf" in scalar_expression(d, operands, instruction.constant)
+            for d in entry.derivatives
+        )
+
+    def backward(self, index: int, depth: int, out: list[str]) -> None:
+        """Chain-rule lines sending instruction ``index``'s gradient to its operands.
+
+        The lines of instructions nested under it follow, inside its guard if it has
+        one; ``depth`` is the indentation level. The lines are appended to ``out``.
+        """
+        instruction = self.program.instructions[index]
+        upstream = self.gradient(instruction.slot)
         op, args = instruction.op, instruction.args
         arg_names = [self.names[a] for a in args]
         setup: list[str] = []
-        guarded = False
+        written: list[str | None] = [None] * len(args)  # terms not of the form upstream * local
         if op == "sum":
             locals_ = ["1.0"] * len(args)
         elif op == "dot":
             k, scaled = _dot_split(instruction)
             locals_ = arg_names[k : 2 * k] + arg_names[:k] + [number_literal(w) for w in scaled]
-            # a neuron behind an inactive relu gets a zero gradient: skip its many lines
-            guarded = len(args) > 2
         elif (entry := primitive(op, len(args))) is not None:
             operands = self.operands(instruction)
-            locals_ = [
-                scalar_expression(d, operands, instruction.constant) for d in entry.derivatives
-            ]
-            guarded = entry.unbounded and any("_inf" in local for local in locals_)
+            c = instruction.constant
+            locals_ = [scalar_expression(d, operands, c) for d in entry.derivatives]
+            written = [scalar_chain_term(upstream, d, operands, c) for d in entry.derivatives]
         else:  # a registered Operation: its derivatives, called like the eager engine's
             call_args = ", ".join([*arg_names, self.names[instruction.slot]])
             setup = [f"_local = _derivatives_{index}({call_args})"]
             locals_ = [f"_local[{j}]" for j in range(len(args))]
-            guarded = True
-        indent = "    "
+        indent = "    " * depth
+        guarded = self.has_guard[index]
+        first = len(self.first_assigned)
         if guarded:
-            for slot in args:
-                if slot not in assigned:
-                    yield f"    grad_{self.names[slot]} = 0.0"
-                    assigned.add(slot)
             # as in the eager engine, a zero gradient is not multiplied by local derivatives
             # (which may be infinite)
-            yield f"    if {upstream} != 0.0:"
-            indent = "        "
+            out.append(f"{indent}if {upstream} != 0.0:")
+            indent += "    "
         for line in setup:
-            yield f"{indent}{line}"
-        for slot, local in zip(args, locals_):
-            term = _times(upstream, local)
-            target = f"grad_{self.names[slot]}"
-            if slot in assigned:
-                yield f"{indent}{target} += {term}"
+            out.append(f"{indent}{line}")
+        for slot, local, term in zip(args, locals_, written):
+            term = _times(upstream, local) if term is None else term
+            if slot in self.assigned:
+                out.append(f"{indent}{self.gradient(slot)} += {term}")
             else:
-                yield f"{indent}{target} = {term}"
-                assigned.add(slot)
+                out.append(f"{indent}{self.new_gradient(slot)} = {term}")
+                self.assigned.add(slot)
+                self.first_assigned.append(slot)
+        self.passed_on.add(instruction.slot)
+        self.release_gradient(instruction.slot)
+        for inside in self.contents.get(index, []):
+            self.backward(inside, depth + 1, out)
+        if guarded:
+            # the gradients that the skipped lines would have started, and are still needed
+            started = [s for s in self.first_assigned[first:] if s not in self.passed_on]
+            if started:
+                out.append(f"{indent[:-4]}else:")
+                for slot in started:
+                    out.append(f"{indent}{self.gradient(slot)} = 0.0")
 
+
+# Guards nest at most this deep (the Python parser allows 100 levels of indentation)
+MAX_NESTING = 40
+_TOP = -1  # the function's body, outside every guard
+
+# Programs with more names than this (each has a gradient too: twice as many locals as CPython
+# numbers with one byte) keep their intermediate gradients in registers
+GRADIENT_REGISTERS_PAST = 128
 
 # Longer sums are written as one call: Python's compiler nests a + b + ... one level per term.
 PLAIN_SUM_LIMIT = 64
@@ -795,6 +920,10 @@ def _total(terms: list[str]) -> str:
     if len(terms) <= PLAIN_SUM_LIMIT:
         return " + ".join(terms)
     return f"_sum([{', '.join(terms)}])"
+
+
+def _scaled(coefficient: float, name: str) -> str:
+    return name if coefficient == 1.0 else f"{number_literal(coefficient)} * {name}"
 
 
 def _times(upstream: str, local: str) -> str:

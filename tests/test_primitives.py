@@ -21,6 +21,7 @@ from microgradient.primitives import (
     PRIMITIVES,
     Primitive,
     array_function,
+    scalar_chain_term,
     scalar_expression,
     scalar_names,
 )
@@ -135,3 +136,29 @@ def check_point(key: tuple[str, int], entry: Primitive, a: float, second: float)
     for derivative, slope in zip(entry.derivatives, slopes):
         assert same(scalar(derivative, a, b, c, node.data), slope), (key, a, second, derivative)
         assert same(array(derivative, a, b, second, node.data), slope), (key, a, second)
+
+
+@pytest.mark.parametrize("key", sorted(PRIMITIVES))
+def test_chain_terms_are_the_upstream_gradient_times_the_slope(key: tuple[str, int]) -> None:
+    """A piecewise slope's chain term is the product, except that a flat piece stops inf."""
+    entry = PRIMITIVES[key]
+    names = {"a": "a", "b": "b", "out": "out"}
+    for template in entry.derivatives:
+        for c in [None] if entry.arity == 2 else CONSTANTS:
+            term = scalar_chain_term("g", template, names, c)
+            if term is None:
+                continue
+            for a, b, g in itertools.product(POINTS[:8], POINTS[:8], [2.5, -1.0, math.inf]):
+                slope = scalar(template, a, b, c, None)
+                got = float(eval(term, scalar_names(), {"a": a, "b": b, "g": g}))
+                expected = 0.0 if slope == 0.0 else g * slope  # the engine's 0 * inf = 0
+                assert same(got, expected), (template, term, a, b, c, g)
+
+
+def test_only_piecewise_slopes_get_chain_terms() -> None:
+    names = {"a": "h1", "b": "h2", "out": "h3"}
+    assert scalar_chain_term("g", "1.0 - out * out", names, None) is None
+    assert scalar_chain_term("g", "where(a == 0.0, inf, 0.5 / out)", names, None) is None
+    assert scalar_chain_term("g", "where(a > b, 1.0, where(b > a, 0.0, 0.5))", names, None) == (
+        "g if h1 > h2 else 0.0 if h2 > h1 else g * 0.5"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -74,6 +75,62 @@ def test_program_matches_eager_at_other_points(recipe, traced_at, point) -> None
     assert same(result.value, ref_root.data)
     for leaf, ref in zip(leaves, ref_leaves):
         assert same(result.grads.get(leaf, 0.0), ref.grad)
+
+
+def replay_with_registers(program: Program, numbers: list[float], registers: bool):  # type: ignore[no-untyped-def]
+    """The straight-line replay of ``program``, generated with or without gradient registers."""
+    from microgradient import program as module
+
+    with mock.patch.object(module, "GRADIENT_REGISTERS_PAST", 0 if registers else 10**9):
+        fresh = Program(
+            program.inputs,
+            program.input_slots,
+            program.columns,
+            program.labels,
+            program.output,
+            program.operations,
+        )
+        assert ("_g0 = gradient" in fresh.source) == registers
+        return fresh._replay(numbers, 1.0)
+
+
+def same_floats(x: tuple[float, ...], y: tuple[float, ...]) -> bool:
+    return len(x) == len(y) and all(a == b or (a != a and b != b) for a, b in zip(x, y))
+
+
+@SETTINGS
+@given(recipes(), st.lists(leaf_values, min_size=3, max_size=3))
+def test_gradient_registers_compute_exactly_what_named_gradients_do(recipe, point) -> None:  # type: ignore[no-untyped-def]
+    made = eager(recipe, point)
+    if made is None or made[3] is not None:
+        return
+    program = mg.trace(made[1])
+    numbers = [leaf.data for leaf in program.inputs]
+    value, grads = replay_with_registers(program, numbers, registers=True)
+    named_value, named_grads = replay_with_registers(program, numbers, registers=False)
+    assert same_floats((value, *grads), (named_value, *named_grads))
+
+
+def test_a_large_program_keeps_its_gradients_in_registers() -> None:
+    model = mg.nn.MLP(3, [8, 8, 1], activation="relu", seed=1)
+    xs = [[Value(float(i + j) / 7 - 1.0) for j in range(3)] for i in range(6)]
+    root = mg.nn.hinge([model(x) for x in xs], [1, -1, 1, -1, 1, -1])
+    root.backward()
+    program = mg.trace(root)
+    assert "_g0 = gradient" in program.source
+    code = program._replay.__code__  # type: ignore[attr-defined]
+    assert code.co_varnames.index("_g0") < 256  # declared before everything else
+    assert_agrees(program, model.parameters(), root)
+    small = mg.trace(Value(2.0, label="x").tanh())
+    assert "_g" not in small.source
+
+
+def test_a_register_is_reused_only_after_its_gradient_is_passed_on() -> None:
+    a, b = Value(2.0), Value(3.0)
+    program = mg.trace((a * b + a).tanh() * b)  # b's gradient has two parts, far apart
+    value, grads = replay_with_registers(program, [2.0, 3.0], registers=True)
+    named_value, named_grads = replay_with_registers(program, [2.0, 3.0], registers=False)
+    assert same_floats((value, *grads), (named_value, *named_grads))
 
 
 @settings(max_examples=40, deadline=None)
@@ -276,6 +333,90 @@ def test_zero_times_infinity_is_zero_in_the_chain_rule_as_in_the_engine(make) ->
     result = mg.trace(root).run()
     assert same(result.value, root.data)
     assert same(result.grads[x], x.grad), (result.grads[x], x.grad)
+
+
+@pytest.mark.parametrize(
+    ("piecewise", "x"),
+    [
+        (lambda x: x.relu(), -1.0),
+        (lambda x: x.relu(), 0.0),
+        (abs, 0.0),
+        (abs, -2.0),
+        (lambda x: mg.max(x, 0.5), 0.0),
+        (lambda x: mg.min(x, 0.0), 0.0),  # a tie: half of an infinite gradient
+        (lambda x: mg.max(x, x * 2.0), 1.0),
+    ],
+)
+def test_piecewise_slopes_stop_an_infinite_gradient_in_the_straight_line_code(
+    piecewise, x: float
+) -> None:  # type: ignore[no-untyped-def]
+    leaf, y = Value(x, label="x"), Value(math.inf, label="y")
+    root = piecewise(leaf) * y + y
+    root.backward()
+    program = mg.trace(root)
+    assert " if " in program.source.split("# backward")[1]  # the slope is a branch
+    # the compiled code itself, without the exact fallback that run() has for nan gradients
+    value, grads = program._replay([v.data for v in program.inputs], 1.0)
+    assert same(value, root.data)
+    for input_, grad in zip(program.inputs, grads):
+        assert same(grad, input_.grad), (input_.label, grad, input_.grad)
+
+
+def test_a_flat_slope_is_written_as_a_branch() -> None:
+    x = Value(1.0, label="x")
+    source = mg.trace(x.relu() + abs(x)).source
+    assert "grad_x = grad_h2 if x > 0.0 else -grad_h2 if x < 0.0 else 0.0" in source
+    assert "grad_x += grad_h1 if x > 0.0 else 0.0" in source
+
+
+def test_a_dot_skipped_for_a_zero_gradient_gives_its_operands_zero() -> None:
+    w, x = Value(2.0, label="w"), Value(-1.0, label="x")
+    root = mg.dot([w, x], [x, w]).relu()  # relu'(-4) = 0: the dot's lines are skipped
+    root.backward()
+    program = mg.trace(root)
+    assert "    else:\n        grad_w = 0.0\n        grad_x = 0.0" in program.source
+    assert_agrees(program, [w, x], root)
+    assert program.run({x: 1.0}).grads[w] == 2.0
+
+
+def two_neurons(w: Value, x: Value, y: Value) -> Value:
+    shared = (w * x).tanh()  # used by both neurons: its lines go after both of theirs
+    hidden = mg.dot([w, x, shared], [y, w, x]).relu()  # used by the outer neuron only
+    return mg.dot([hidden, shared, y], [w, x, shared]) + w
+
+
+@pytest.mark.parametrize(
+    "point", [(2.0, -1.0, 0.5), (2.0, 1.0, 0.5), (0.0, 1.0, 2.0), (1.0, 0.0, -3.0)]
+)
+def test_lines_used_only_under_a_zero_gradient_guard_are_skipped_with_it(
+    point: tuple[float, float, float],
+) -> None:
+    leaves = [Value(v, label=name) for v, name in zip(point, "wxy")]
+    root = two_neurons(*leaves)
+    root.backward()
+    program = mg.trace(two_neurons(*(Value(1.0, label=name) for name in "wxy")))
+    body = program.source.split("# backward")[1]
+    guards = [line for line in body.splitlines() if line.strip().startswith("if ")]
+    assert len(guards) == 2 and guards[1].startswith("        if ")  # one inside the other
+    result = program.run(dict(zip("wxy", point)))
+    assert same(result.value, root.data)
+    for leaf, grad in zip(leaves, result.grads.values()):
+        assert same(grad, leaf.grad), (point, leaf.label)
+
+
+def test_guards_nest_only_so_deep() -> None:
+    from microgradient.program import MAX_NESTING
+
+    x = Value(3.0, label="x")
+    y = x
+    for _ in range(MAX_NESTING + 30):  # every sqrt is guarded (its slope is infinite at 0)
+        y = (y + 1.0).sqrt()
+    y.backward()
+    program = mg.trace(y)
+    body = program.source.split("# backward")[1].splitlines()
+    deepest = max(len(line) - len(line.lstrip()) for line in body)
+    assert deepest == 4 * (MAX_NESTING + 2)  # the lines inside the innermost guard
+    assert_agrees(program, [x], y)
 
 
 @mg.operation
