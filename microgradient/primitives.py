@@ -326,7 +326,7 @@ def scalar_chain_term(
 def _chain_pattern(template: str) -> str | None:
     """``g * template`` as a template with the product inside the branches, if they are numbers."""
     tree = _parse(template)
-    if not _is_where(tree) or not all(map(_is_number, _branches(tree))):
+    if not _is_where(tree) or not all(map(_is_float_literal, _branches(tree))):
         return None
     return ast.unparse(ast.fix_missing_locations(_times_branches(tree)))
 
@@ -343,7 +343,8 @@ def _branches(node: ast.expr) -> list[ast.expr]:
     return _branches(node.args[1]) + _branches(node.args[2])
 
 
-def _is_number(node: ast.expr) -> bool:
+def _is_float_literal(node: ast.expr) -> bool:
+    """``1.0`` or ``-1.0``: a number ``ast.literal_eval`` reads (unlike ``inf``)."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         node = node.operand
     return isinstance(node, ast.Constant) and isinstance(node.value, float)
