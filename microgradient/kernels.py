@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cache
-from itertools import groupby
-from operator import itemgetter
+from itertools import groupby, islice
 from typing import TYPE_CHECKING, Any
 
 from microgradient.engine import exact_sum
@@ -62,17 +61,27 @@ def locate_error(
 class _Run:
     """Consecutive instructions of one kind, as the columns its kernels loop over."""
 
-    def __init__(self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int) -> None:
+    def __init__(
+        self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int, offset: int
+    ) -> None:
         self.key = key
         self.start = start
         self.slots = columns.slots[start:stop]
-        self.args = columns.args[start:stop]
         self.constants = columns.constants[start:stop]
         # only dot kernels read coefficients; a dot's None means none
         coefficients = columns.coefficients[start:stop] if key[0] == "dot" else []
         self.coefficients = [c or () for c in coefficients]
-        self.first = columns.first[start:stop]
-        self.second = columns.second[start:stop]
+        # every instruction of a run has ``arity`` operands, one after another from
+        # ``offset``: its first and last operands are two strided slices
+        arity, end = key[1], offset + key[1] * (stop - start)
+        operands = columns.operands
+        self.first = operands[offset:end:arity]
+        self.second = operands[offset + arity - 1 : end : arity]
+        # primitives' kernels read first and second; sum, dot and Operations read args
+        self.args: list[tuple[int, ...]] = []
+        if primitive(*key) is None:
+            each = iter(operands[offset:end])
+            self.args = [tuple(islice(each, arity)) for _ in range(stop - start)]
 
 
 class _Columns:
@@ -82,29 +91,30 @@ class _Columns:
         columns = program.columns
         self.slots = columns.slots
         self.ops = columns.ops
-        self.args = columns.args
+        self.arities = columns.arities
+        self.operands = columns.operands
         self.constants = columns.constants
         self.coefficients = columns.coefficients
-        self.first = list(map(itemgetter(0), columns.args))
-        self.second = list(map(itemgetter(-1), columns.args))
 
 
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
     if not len(program):
         return
     columns = _Columns(program)
+    offset = 0
     if split:
-        for i, kind in enumerate(zip(columns.ops, map(len, columns.args))):
-            yield _Run(kind, columns, i, i + 1)
+        for i, kind in enumerate(zip(columns.ops, columns.arities)):
+            yield _Run(kind, columns, i, i + 1, offset)
+            offset += kind[1]
         return
     # runs of one operation, then of one arity within them: no tuple per instruction
     start = 0
     for op, same_op in groupby(columns.ops):
         stop = start + len(list(same_op))
-        arities = map(len, columns.args[start:stop])
-        for arity, same_arity in groupby(arities):
+        for arity, same_arity in groupby(columns.arities[start:stop]):
             end = start + len(list(same_arity))
-            yield _Run((op, arity), columns, start, end)
+            yield _Run((op, arity), columns, start, end, offset)
+            offset += arity * (end - start)
             start = end
 
 

@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
-from itertools import compress, repeat
+from itertools import chain, compress, islice
 from operator import attrgetter, not_
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -75,6 +75,12 @@ Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
 # straight-line function: compiling costs about 30 microseconds a line and the line count
 # of the backward pass grows with the operand count.
 STRAIGHT_LINE_LIMIT = 100_000
+# A program up to this many operands is compiled on its first run (in well under 0.1 s).
+# A larger one runs first on the loop kernels, which need no compiling (a chain of 10^5
+# operations compiles in seconds, its kernels run in 20 ms), and is compiled when it is run
+# again: a program run twice is likely run many times (a training loop), where the
+# straight-line code is several times faster than the kernels.
+COMPILE_ON_FIRST_RUN = 2_000
 
 
 class Instruction(NamedTuple):
@@ -128,10 +134,14 @@ def trace(root: Value) -> Program:
             _check_operation(node, arity, operations)
     slot_of = dict(zip(order, range(len(order))))
     operations_at = list(compress(range(len(order)), parents))
+    operand_lists = list(compress(parents, parents))
     columns = Columns(
         operations_at,
         list(compress(ops, parents)),
-        list(map(tuple, map(map, repeat(slot_of.__getitem__), compress(parents, parents)))),
+        # one flat list of ints, not a tuple per instruction: ints are no work for the
+        # cyclic collector, a million new tuples are
+        list(map(slot_of.__getitem__, chain.from_iterable(operand_lists))),
+        list(map(len, operand_lists)),
         list(compress(map(attrgetter("constant"), order), parents)),
         list(compress(map(attrgetter("coefficients"), order), parents)),
     )
@@ -146,18 +156,36 @@ def trace(root: Value) -> Program:
     )
 
 
-class Columns(NamedTuple):
+class Columns:
     """A program's instructions field by field: one list per field of :class:`Instruction`.
 
     Tracing a million-node graph makes these lists rather than a million
-    ``Instruction`` objects; loop kernels read them directly.
+    ``Instruction`` objects; loop kernels read them directly. The operands of
+    every instruction follow each other in ``operands`` (``arities[i]`` of them for
+    instruction ``i``); :attr:`args` cuts them into one tuple per instruction.
     """
 
-    slots: list[int]
-    ops: list[str]
-    args: list[tuple[int, ...]]
-    constants: list[float | None]
-    coefficients: list[tuple[float, ...] | None]
+    def __init__(
+        self,
+        slots: list[int],
+        ops: list[str],
+        operands: list[int],
+        arities: list[int],
+        constants: list[float | None],
+        coefficients: list[tuple[float, ...] | None],
+    ) -> None:
+        self.slots = slots
+        self.ops = ops
+        self.operands = operands
+        self.arities = arities
+        self.constants = constants
+        self.coefficients = coefficients
+
+    @cached_property
+    def args(self) -> list[tuple[int, ...]]:
+        """The operands of each instruction, as a tuple."""
+        operands = iter(self.operands)
+        return [tuple(islice(operands, n)) for n in self.arities]
 
 
 def _check_operation(node: Value, arity: int, operations: dict[str, Any]) -> None:
@@ -313,7 +341,8 @@ class Program:
         self.labels = labels
         self.output = output
         self.operations = operations
-        self.size = sum(map(len, columns.args))
+        self.size = len(columns.operands)
+        self._kernel_runs = 0  # runs made on the loop kernels (see COMPILE_ON_FIRST_RUN)
         self._input_index = {leaf: i for i, leaf in enumerate(inputs)}
         self._batch_plans: dict[Any, Any] = {}
         # the input positions of each tuple of inputs fed a block, looked up once
@@ -328,7 +357,9 @@ class Program:
     @cached_property
     def instructions(self) -> tuple[Instruction, ...]:
         """The instructions in topological order (made from :attr:`columns` when first read)."""
-        return tuple(map(_new_instruction, zip(*self.columns)))
+        columns = self.columns
+        fields = (columns.slots, columns.ops, columns.args, columns.constants)
+        return tuple(map(_new_instruction, zip(*fields, columns.coefficients)))
 
     def __len__(self) -> int:
         return len(self.columns.slots)
@@ -523,9 +554,17 @@ class Program:
         return f"input {self.names[slot]}"
 
     @cached_property
+    def _straight_line(self) -> Replay:
+        return _compile_straight_line(self)
+
+    @property
     def _replay(self) -> Replay:
-        if self.size <= STRAIGHT_LINE_LIMIT:
-            return _compile_straight_line(self)
+        """What runs the program now: straight-line code, or loop kernels (see above)."""
+        if self.size <= COMPILE_ON_FIRST_RUN or (
+            self.size <= STRAIGHT_LINE_LIMIT and self._kernel_runs
+        ):
+            return self._straight_line
+        self._kernel_runs += 1
         return self._exact_replay
 
     @cached_property
@@ -537,14 +576,15 @@ class Program:
 
     def _run_one(self, numbers: list[float], gradient: float) -> tuple[float, tuple[float, ...]]:
         """The output and the inputs' gradients (in input order) for one sample."""
+        replay = self._replay
         try:
-            value, grads = self._replay(numbers, gradient)
+            value, grads = replay(numbers, gradient)
         except MicrogradientError:
             raise
         except (ArithmeticError, ValueError) as error:
             raise self._diagnose(numbers, gradient, error) from None
         total = sum(grads)
-        if total - total != 0.0 and self._replay is not self._exact_replay:
+        if total - total != 0.0 and replay is not self._exact_replay:
             # an infinite or nan gradient: the straight-line code may have multiplied zero by
             # an infinity, which the engine's chain rule skips (0 * inf = 0)
             value, grads = self._exact_replay(numbers, gradient)

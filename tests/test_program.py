@@ -14,7 +14,7 @@ from program_graphs import cube, eager, gate, leaf_values, recipes, same
 
 import microgradient as mg
 from microgradient import TracingError, Value
-from microgradient.program import STRAIGHT_LINE_LIMIT, Program
+from microgradient.program import COMPILE_ON_FIRST_RUN, STRAIGHT_LINE_LIMIT, Program
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -314,6 +314,32 @@ def test_a_million_deep_chain_runs_with_loop_kernels() -> None:
     result = program.run({x: 2.0})
     assert result.value == pytest.approx(2.0 * 1.0000001**n, rel=1e-9)
     assert result.grads[x] == pytest.approx(1.0000001**n, rel=1e-9)
+
+
+def test_a_large_program_runs_first_on_kernels_then_compiled() -> None:
+    """Past COMPILE_ON_FIRST_RUN operands the first run pays no compile; the second compiles."""
+    from microgradient import program as module
+
+    x, w = Value(0.5, label="x"), Value(2.0, label="w")
+    y = x
+    for _ in range(COMPILE_ON_FIRST_RUN):  # a tanh and a product per step: 3 operands
+        y = (y * w).tanh()
+    program = mg.trace(y)
+    assert program.size > COMPILE_ON_FIRST_RUN
+    y.backward()
+    with mock.patch.object(module, "_compile_straight_line", wraps=module._compile_straight_line):
+        first = program.run({x: 0.5})
+        assert module._compile_straight_line.call_count == 0  # type: ignore[attr-defined]
+        second = program.run({x: 0.5})
+        third = program.run({x: 0.5})
+        assert module._compile_straight_line.call_count == 1  # type: ignore[attr-defined]
+    for result in (first, second, third):
+        assert same(result.value, y.data)
+        assert same(result.grads[x], x.grad) and same(result.grads[w], w.grad)
+    small = mg.trace(x * w)
+    with mock.patch.object(module, "_compile_straight_line", wraps=module._compile_straight_line):
+        small.run()
+        assert module._compile_straight_line.call_count == 1  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
