@@ -115,8 +115,8 @@ class Cell:
 def _format(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value * 1e3:.3g} ms" if value * 1e3 < 100 else f"{value * 1e3:.0f} ms"
-    if unit == "s":
-        return f"{value:.2f} s"
+    if unit == "s":  # a second or more in seconds; less (a traced epoch) in milliseconds
+        return f"{value:.2f} s" if value >= 1.0 else _format(value, "ms")
     if unit == "MB":
         return f"{value / 1e6:.0f} MB"
     if unit == "B":

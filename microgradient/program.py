@@ -156,6 +156,7 @@ def trace(root: Value) -> Program:
     )
 
 
+@dataclass
 class Columns:
     """A program's instructions field by field: one list per field of :class:`Instruction`.
 
@@ -165,21 +166,12 @@ class Columns:
     instruction ``i``); :attr:`args` cuts them into one tuple per instruction.
     """
 
-    def __init__(
-        self,
-        slots: list[int],
-        ops: list[str],
-        operands: list[int],
-        arities: list[int],
-        constants: list[float | None],
-        coefficients: list[tuple[float, ...] | None],
-    ) -> None:
-        self.slots = slots
-        self.ops = ops
-        self.operands = operands
-        self.arities = arities
-        self.constants = constants
-        self.coefficients = coefficients
+    slots: list[int]
+    ops: list[str]
+    operands: list[int]
+    arities: list[int]
+    constants: list[float | None]
+    coefficients: list[tuple[float, ...] | None]
 
     @cached_property
     def args(self) -> list[tuple[int, ...]]:
