@@ -1093,20 +1093,31 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     )
 
 
-def dot_of_values(weights: tuple[Value, ...], inputs: tuple[Value, ...]) -> Value:
+def dot_of_values(
+    weights: tuple[Value, ...], inputs: tuple[Value, ...], bias: Value | None = None
+) -> Value:
     """``dot(weights, inputs)`` for two tuples of ``Value``s of equal length, unchecked.
 
     The same node as :func:`dot` builds, for callers that already know their
     operands: a layer checks its inputs once for all of its neurons, whose
     weights are ``Value``s by construction. Skipping the checks halves the cost.
+    With ``bias``, the node is a neuron's ``w · x + b``: ``dot([*weights, bias],
+    [*inputs, 1.0])``, whose last parent is ``bias`` with the coefficient 1.
 
-    >>> y = dot_of_values((Value(1.0), Value(2.0)), (Value(3.0), Value(4.0)))
+    >>> w, x = (Value(1.0), Value(2.0)), (Value(3.0), Value(4.0))
+    >>> y = dot_of_values(w, x)
     >>> y.data, len(y.parents), y.coefficients
     (11.0, 4, ())
+    >>> z = dot_of_values(w, x, Value(0.5))
+    >>> z.data, len(z.parents), z.coefficients
+    (11.5, 5, (1.0,))
     """
-    data = exact_sum([w.data * x.data for w, x in zip(weights, inputs)])
-    parents = weights + inputs
-    return _result("dot", data, parents, _dot_slopes, None, ())
+    products = [w.data * x.data for w, x in zip(weights, inputs)]
+    if bias is None:
+        return _result("dot", exact_sum(products), weights + inputs, _dot_slopes, None, ())
+    products.append(bias.data)
+    parents = (*weights, *inputs, bias)
+    return _result("dot", exact_sum(products), parents, _dot_slopes, None, (1.0,))
 
 
 def dot_of_numbers(weights: tuple[Value, ...], numbers: tuple[float, ...]) -> Value:

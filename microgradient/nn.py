@@ -260,10 +260,10 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Operand] | Operand) -> Value:
         return self._forward(*_with_bias_input(x, self.nin, self))
 
-    def _forward(self, inputs_and_one: tuple[Operand, ...], product: _Dot) -> Value:
+    def _forward(self, inputs: tuple[Operand, ...], product: _Dot) -> Value:
         # a layer prepares the inputs once for all of its neurons, and picks the dot
         # that suits them (the weights are Values, so an unchecked one if it can)
-        pre_activation = product((*self.w, self.b), inputs_and_one)
+        pre_activation = product((*self.w, self.b), inputs)
         activate = self._activate
         return pre_activation if activate is None else activate(pre_activation)
 
@@ -324,8 +324,8 @@ class Layer(Module):
 
     def forward(self, x: Sequence[Operand] | Operand) -> list[Value]:
         """The outputs of all neurons, as a list even when there is only one."""
-        inputs_and_one, product = _with_bias_input(x, self.nin, self)
-        return [neuron._forward(inputs_and_one, product) for neuron in self.neurons]
+        inputs, product = _with_bias_input(x, self.nin, self)
+        return [neuron._forward(inputs, product) for neuron in self.neurons]
 
     def parameters(self) -> list[Value]:
         return [p for neuron in self.neurons for p in neuron.parameters()]
@@ -456,19 +456,25 @@ _Dot: TypeAlias = Callable[[tuple[Value, ...], tuple[Any, ...]], Value]
 def _with_bias_input(
     x: Sequence[Operand] | Operand, nin: int, module: Module
 ) -> tuple[tuple[Operand, ...], _Dot]:
-    """The inputs followed by the constant 1 that the bias weight multiplies, and the
-    dot that suits them: an unchecked one when they are all Values or all floats."""
+    """The inputs as the neurons' dot takes them, and the dot that suits them.
+
+    The dot is called with ``(*weights, bias)``. All-Value inputs get the engine's
+    unchecked ``w · x + b`` (the bias a parent with the coefficient 1); otherwise the
+    inputs are followed by the number 1 that the bias multiplies, for the unchecked
+    dot of numbers when they are all floats, else for the general ``dot``.
+    """
     if isinstance(x, (Value, float, int)):
         x = [x]
     if len(x) != nin:
         raise DomainError(f"{module!r}: expected {nin} inputs, got {len(x)}")
-    # The engine's dot has fast paths for all-Value and all-number operands only, so
-    # Value inputs get a Value 1 (a fresh leaf, so no gradient piles up on a shared one).
-    if isinstance(x[0], Value):
-        inputs = (*x, Value(1.0, label="1"))
-        return inputs, dot_of_values if all(map(isinstance, inputs, repeat(Value))) else dot
+    if all(map(isinstance, x, repeat(Value))):
+        return tuple(x), _neuron_of_values
     numbers = (*x, 1.0)
     return numbers, dot_of_numbers if all(map(isinstance, numbers, repeat(float))) else dot
+
+
+def _neuron_of_values(weights_and_bias: tuple[Value, ...], inputs: tuple[Any, ...]) -> Value:
+    return dot_of_values(weights_and_bias[:-1], inputs, weights_and_bias[-1])
 
 
 def _positive_int(who: str, what: str, n: object) -> int:

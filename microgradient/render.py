@@ -799,7 +799,7 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
     order = scene.graph.order
     slot = {id(node): i for i, node in enumerate(order)}
     number_width = _number_width(chosen.number_format)
-    groups, hidden = _groups(order, chosen.collapse)
+    groups = _groups(order, chosen.collapse)
     group_of = {member: group for group in groups for member in group.members}
     boxes: list[Box] = []
     links: list[Link] = []
@@ -821,7 +821,7 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
             )
         )
     for i, node in enumerate(order):
-        if i in group_of or i in hidden:
+        if i in group_of:
             continue
         key = f"n{i}"
         label = node.label if (i not in scene.graph.outputs or record) else ""
@@ -859,13 +859,11 @@ def _plan(scene: _Scene, chosen: _Options) -> _Plan:
     label_size = _edge_label_size(number_width, chosen)
     drawn: set[tuple[str, str]] = set()
     for i, node in enumerate(order):
-        if i in hidden:
-            continue
         target_group = group_of.get(i)
         for k, parent in enumerate(node.parents):
             j = slot[id(parent)]
             source_group = group_of.get(j)
-            if j in hidden or (source_group is not None and source_group is target_group):
+            if source_group is not None and source_group is target_group:
                 continue
             tail = source_group.key if source_group is not None else f"n{j}"
             own_head = f"o{i}" if record else f"n{i}"
@@ -934,22 +932,21 @@ class _Group:
     single: bool = True  # one neuron, so one output whose numbers the box shows
 
 
-def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group], set[int]]:
-    """The neurons (or layers) of ``nn`` modules in the graph, and the nodes not drawn at all.
+def _groups(order: Sequence[Value], collapse: str | None) -> list[_Group]:
+    """The neurons (or layers) of ``nn`` modules in the graph.
 
-    A neuron is a ``dot`` node whose weights are parameters labelled by ``nn``
-    (``L1.n3.w2``, ...), with those parameters and the activation it alone feeds.
-    The constant 1 that the bias multiplies is not drawn.
+    A neuron is a ``dot`` node whose weights and bias are parameters labelled by
+    ``nn`` (``L1.n3.w2``, ``L1.n3.b``), with those parameters and the activation it
+    alone feeds.
     """
     if collapse is None:
-        return [], set()
+        return []
     slot = {id(node): i for i, node in enumerate(order)}
     consumers: dict[int, list[int]] = {}
     for i, node in enumerate(order):
         for parent in node.parents:
             consumers.setdefault(slot[id(parent)], []).append(i)
     neurons: dict[tuple[str, str], tuple[set[int], int, str]] = {}
-    hidden: set[int] = set()
     for i, node in enumerate(order):
         if node.op != "dot":
             continue
@@ -958,11 +955,10 @@ def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group],
         k = (len(node.parents) - len(node.coefficients or ())) // 2
         for n, parent in enumerate(node.parents):
             match = _PARAMETER.match(parent.label) if not parent.parents else None
-            if match is not None and (k == 0 or n < k):
+            # the inputs a weight multiplies (parents k to 2k - 1) are not the neuron's
+            if match is not None and not k <= n < 2 * k:
                 owners.add((match["layer"] or "", match["neuron"] or ""))
                 members.add(slot[id(parent)])
-                if match["name"] == "b" and k:  # its input is the constant 1
-                    hidden.add(slot[id(node.parents[k + n])])
         if len(owners) != 1:
             continue
         output = i
@@ -978,7 +974,7 @@ def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group],
             title = ".".join(part for part in (layer, neuron) if part) or "neuron"
             detail = op if op != "dot" else "linear"
             groups.append(_Group(f"g{n}", title, detail, frozenset(members), output, layer))
-        return groups, hidden
+        return groups
     layers: dict[str, list[tuple[set[int], int, str]]] = {}
     for (layer, _), parts in sorted(neurons.items(), key=lambda item: _natural(item[0][0])):
         layers.setdefault(layer or "layer", []).append(parts)
@@ -990,7 +986,7 @@ def _groups(order: Sequence[Value], collapse: str | None) -> tuple[list[_Group],
         detail = f"{count} neuron{'s' if count > 1 else ''} · {', '.join(ops)}"
         output = max(output for _, output, _ in members_of)
         groups.append(_Group(f"g{n}", layer, detail, everyone, output, single=count == 1))
-    return groups, hidden
+    return groups
 
 
 def _natural(name: str) -> tuple[int | str, ...]:

@@ -115,27 +115,27 @@ def test_the_graph_is_one_dot_and_one_activation_node_per_neuron() -> None:
     nodes = topological_order(out)
     assert sum(1 for n in nodes if n.op == "dot") == 33
     assert sum(1 for n in nodes if n.op == "relu") == 32
-    # the parameters, 33 dots and 32 relus, and the constant-1 leaves of the two hidden layers
-    assert len(nodes) == 337 + 33 + 32 + 2
+    # the parameters, 33 dots and 32 relus: the bias is a parent of its dot, no leaf 1
+    assert len(nodes) == 337 + 33 + 32
     assert out.op == "dot"  # linear output layer
 
 
 def test_a_neuron_on_values_builds_the_same_dot_node_as_on_mixed_inputs() -> None:
     neuron = nn.Neuron(3, activation="linear", seed=1)
     xs = [Value(0.5), Value(-1.5), Value(2.0)]
-    fast = neuron(xs)  # every input a Value: the engine's unchecked dot
-    one = fast.parents[-1]
-    assert (one.data, one.label, one.parents) == (1.0, "1", ())
-    assert fast.parents == (*neuron.w, neuron.b, *xs, one)
-    assert (fast.op, fast.constant, fast.coefficients) == ("dot", None, ())
-    checked = dot([*neuron.w, neuron.b], [*xs, one])
+    fast = neuron(xs)  # every input a Value: the engine's unchecked w · x + b
+    assert fast.parents == (*neuron.w, *xs, neuron.b)
+    assert (fast.op, fast.constant, fast.coefficients) == ("dot", None, (1.0,))
+    checked = dot([*neuron.w, neuron.b], [*xs, 1.0])
+    assert checked.parents == fast.parents and checked.coefficients == fast.coefficients
     assert fast.data == checked.data
     fast.backward()
     assert [x.grad for x in xs] == [w.data for w in neuron.w]
+    assert neuron.b.grad == 1.0
     mixed = neuron([xs[0], -1.5, 2.0])  # not all Values: dot checks each operand
     assert mixed.data == fast.data
-    assert mixed.coefficients == (-1.5, 2.0)
-    assert mixed.parents == (neuron.w[0], neuron.b, xs[0], mixed.parents[3], *neuron.w[1:])
+    assert mixed.coefficients == (-1.5, 2.0, 1.0)
+    assert mixed.parents == (neuron.w[0], xs[0], *neuron.w[1:], neuron.b)
 
 
 def test_activations() -> None:

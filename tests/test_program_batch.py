@@ -341,11 +341,22 @@ def test_weights_and_a_penalty_on_all_parameters_are_read_as_spans() -> None:
     model = nn.MLP(3, [4, 2], seed=0)
     xs = [Value(0.0, label=f"x{i}") for i in range(3)]
     params = model.parameters()
-    program = mg.trace(mg.sum(model(xs)) + 1e-3 * mg.dot(params, params))
-    plan = plan_for(program, frozenset(program._position(x) for x in xs))
-    weights = [group.gathers[0] for group in plan.groups if group.kind == "dot"]
-    assert len(weights) == 3  # two layers and the penalty
+
+    def dot_weights(root: Value) -> tuple[list[Any], Any]:
+        program = mg.trace(root)
+        plan = plan_for(program, frozenset(program._position(x) for x in xs))
+        weights = [group.gathers[0] for group in plan.groups if group.kind == "dot"]
+        return weights, plan
+
+    # without a penalty, each layer's weight matrix is one span of the shared inputs
+    weights, _ = dot_weights(mg.sum(model(xs)))
+    assert len(weights) == 2
     for gather in weights:
         assert [source.read is not None for source in gather.sources] == [True]
+    # with one, the penalty reads all parameters as one span, in mg.Parameters' order
+    weights, plan = dot_weights(mg.sum(model(xs)) + 1e-3 * mg.dot(params, params))
+    assert len(weights) == 3  # two layers and the penalty
+    (penalty,) = [gather for gather in weights if gather.size == len(params)]
+    assert [source.read is not None for source in penalty.sources] == [True]
     order = plan.parameter_order(mg.Parameters(params))
     assert order is not None and order.gather is None  # the parameters' array as it is
