@@ -286,6 +286,7 @@ class Group:
     scaled: int = 0
     common_inputs: bool = False
     coefficients: list[list[float]] = field(default_factory=list)
+    bias: bool = False  # a dot's one scaled operand per member, with the coefficient 1
 
     @property
     def width(self) -> int:
@@ -428,6 +429,8 @@ class Plan:
             group.k, group.scaled = key[2], key[3]
             group.common_inputs = len(operands[1]) == group.k
             group.coefficients = [list(m.coefficients or ()) for m in members]
+            # a neuron's w · x + b: its bias is added as it is, no product or sum needed
+            group.bias = all(c == [1.0] for c in group.coefficients)
         elif kind == "sum":
             group.k = len(members[0].args)
         for column, member in enumerate(members):
@@ -843,7 +846,10 @@ class _Run:
                 q = xp.reshape(q, (*q.shape[:-1], m, k))
                 out = xp.sum(p * q, axis=-1)
         scaled = coefficients = None
-        if s:
+        if group.bias:
+            term = self.gather(group.gathers[2])
+            out = term if out is None else out + term
+        elif s:
             scaled = self.gather(group.gathers[2])
             scaled = xp.reshape(scaled, (*scaled.shape[:-1], m, s))
             coefficients = self.constants(g, "coefficients", group.coefficients)
@@ -996,7 +1002,9 @@ class _Run:
             if not group.common_inputs:
                 dq = xp.reshape(dq, (*dq.shape[:-2], m * k))
             self.scatter(group.gathers[1], dq)
-        if s:
+        if group.bias:
+            self.scatter(group.gathers[2], upstream)
+        elif s:
             ds = upstream[..., None] * coefficients
             self.scatter(group.gathers[2], xp.reshape(ds, (*ds.shape[:-2], m * s)))
 
