@@ -29,7 +29,7 @@ from microgradient.primitives import (
 )
 
 if TYPE_CHECKING:
-    from microgradient.program import Program
+    from microgradient.program import Columns, Program
 
 Kernel = Callable[..., None]
 Replay = Callable[[list[float], float], tuple[float, tuple[float, ...]]]
@@ -62,7 +62,7 @@ class _Run:
     """Consecutive instructions of one kind, as the columns its kernels loop over."""
 
     def __init__(
-        self, key: tuple[Any, ...], columns: _Columns, start: int, stop: int, offset: int
+        self, key: tuple[Any, ...], columns: Columns, start: int, stop: int, offset: int
     ) -> None:
         self.key = key
         self.start = start
@@ -84,23 +84,10 @@ class _Run:
             self.args = [tuple(islice(each, arity)) for _ in range(stop - start)]
 
 
-class _Columns:
-    """The program's columns, with what kernels need (slicing these makes runs cheaply)."""
-
-    def __init__(self, program: Program) -> None:
-        columns = program.columns
-        self.slots = columns.slots
-        self.ops = columns.ops
-        self.arities = columns.arities
-        self.operands = columns.operands
-        self.constants = columns.constants
-        self.coefficients = columns.coefficients
-
-
 def _runs(program: Program, split: bool) -> Iterator[_Run]:
     if not len(program):
         return
-    columns = _Columns(program)
+    columns = program.columns
     offset = 0
     if split:
         for i, kind in enumerate(zip(columns.ops, columns.arities)):
